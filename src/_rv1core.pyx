@@ -132,6 +132,15 @@ cdef class IdRanges:
             r._push(v, v)
         return r
 
+    def _assign(self, IdRanges other):
+        """Fill this empty set with ``other``'s ids (for subclass constructors)."""
+        cdef Py_ssize_t k
+        if self.nr:
+            raise ValueError("IdRanges is immutable once filled")
+        for k in range(other.nr):
+            self._push(other.lo[k], other.hi[k])
+        return self
+
     @staticmethod
     def from_range(int64_t a, int64_t b):
         """The ids a..b inclusive (empty when b < a)."""
@@ -1276,6 +1285,9 @@ cdef class RankPool:
                 q.c = <int32_t>_clamp(max(per_node * slot_size, slot_size))
                 q.g = <int32_t>_clamp(max(per_node * gpu_per_slot, gpu_per_slot))
         else:
+            # Slot requests; an exclusive one (built by hand, no node count)
+            # takes only ranks whose cores are all free, as flux-core does.
+            q.full = exclusive
             q.c = <int32_t>_clamp(slot_size)
             q.g = <int32_t>_clamp(gpu_per_slot)
         picks = <Pick*>_calloc(cap, sizeof(Pick))

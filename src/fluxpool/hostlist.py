@@ -1,0 +1,251 @@
+"""RFC 29 hostlists: expansion, order-preserving compression, and rank names.
+
+Order is meaning here: in R, the i-th host of the nodelist names the i-th
+lowest rank, so nothing is ever sorted or deduplicated. ``NameTable`` keeps a
+nodelist in its compact bracket form and computes a rank's name on demand, so
+a pool of 100,000 nodes does not hold 100,000 strings it never uses.
+"""
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from ._rv1core import IdRanges
+
+__all__ = ["Hostlist", "expand", "compress", "NameTable", "MAX_RANGE", "MAX_HOSTS"]
+
+MAX_RANGE = 1048576          # hosts in one bracket range
+MAX_HOSTS = 4194304          # hosts in one hostlist
+MAX_TEXT = 16 * 1024 * 1024  # characters in one hostlist string
+
+# A segment is (prefix, lo, hi, width, suffix); width -1 marks a literal name in prefix.
+Segment = Tuple[str, int, int, int, str]
+
+_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$", re.S)
+_ITEM = re.compile(r"(\d+)(?:-(\d+))?$")
+
+
+def _error(text: str, why: str) -> ValueError:
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    return ValueError(f"invalid hostlist {shown!r}: {why}")
+
+
+def _tokens(text: str) -> Iterator[str]:
+    """Split at commas, spaces and tabs outside brackets; empty tokens vanish."""
+    depth = 0
+    start = 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise _error(text, "']' without '['")
+        elif depth == 0 and ch in ", \t":
+            if i > start:
+                yield text[start:i]
+            start = i + 1
+    if depth != 0:
+        raise _error(text, "unclosed '['")
+    if start < len(text):
+        yield text[start:]
+
+
+def _segments(text: str) -> List[Segment]:
+    """Parse hostlist text into segments, checking every bound before expanding."""
+    if not isinstance(text, str):
+        raise TypeError(f"hostlist must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"hostlist of {len(text)} characters exceeds the maximum of {MAX_TEXT}")
+    out: List[Segment] = []
+    total = 0
+    for token in _tokens(text):
+        open_at = token.find("[")
+        if open_at < 0:
+            out.append((token, 0, 0, -1, ""))
+            total += 1
+            continue
+        close_at = token.find("]", open_at)
+        prefix, body, suffix = token[:open_at], token[open_at + 1:close_at], token[close_at + 1:]
+        if "[" in body or "[" in suffix or "]" in suffix:
+            raise _error(text, "more than one bracket group in a host name")
+        if not body:
+            raise _error(text, "empty brackets")
+        for item in body.split(","):
+            m = _ITEM.match(item)
+            if not m:
+                raise _error(text, f"bad range {item!r}")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            if hi < lo:
+                raise _error(text, f"range {item!r} ends before it starts")
+            if hi - lo + 1 > MAX_RANGE:
+                raise _error(text, f"range {item!r} has more than {MAX_RANGE} hosts")
+            out.append((prefix, lo, hi, len(m.group(1)), suffix))
+            total += hi - lo + 1
+        if total > MAX_HOSTS:
+            raise _error(text, f"more than {MAX_HOSTS} hosts")
+    if not out and text.strip(", \t"):
+        raise _error(text, "no host names")
+    return out
+
+
+def _segment_size(seg: Segment) -> int:
+    return 1 if seg[3] < 0 else seg[2] - seg[1] + 1
+
+
+def _segment_name(seg: Segment, offset: int) -> str:
+    prefix, lo, _, width, suffix = seg
+    if width < 0:
+        return prefix
+    return f"{prefix}{lo + offset:0{width}d}{suffix}"
+
+
+def expand(text: str) -> List[str]:
+    """All host names of ``text`` in written order, duplicates kept."""
+    names: List[str] = []
+    for seg in _segments(text):
+        if seg[3] < 0:
+            names.append(seg[0])
+        else:
+            prefix, lo, hi, width, suffix = seg
+            names.extend(f"{prefix}{v:0{width}d}{suffix}" for v in range(lo, hi + 1))
+    return names
+
+
+def compress(names: Iterable[str]) -> str:
+    """The shortest order-preserving hostlist of ``names`` (SPEC §2.2)."""
+    groups: List[Tuple[Optional[str], List[List]]] = []  # (prefix or None for literal, runs)
+    for name in names:
+        m = _TRAILING_DIGITS.match(name)
+        if m is None:
+            groups.append((None, [[name]]))
+            continue
+        prefix, digits = m.group(1), m.group(2)
+        value = int(digits)
+        if groups and groups[-1][0] == prefix:
+            run = groups[-1][1][-1]  # [lo, hi, width, lo_text]
+            if value == run[1] + 1 and f"{value:0{run[2]}d}" == digits:
+                run[1] = value
+                continue
+            groups[-1][1].append([value, value, len(digits), digits])
+        else:
+            groups.append((prefix, [[value, value, len(digits), digits]]))
+    parts = []
+    for prefix, runs in groups:
+        if prefix is None:
+            parts.append(runs[0][0])
+        elif len(runs) == 1 and runs[0][0] == runs[0][1]:
+            parts.append(prefix + runs[0][3])
+        else:
+            items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
+            parts.append(f"{prefix}[{','.join(items)}]")
+    return ",".join(parts)
+
+
+class Hostlist:
+    """An immutable, ordered list of host names; ``str()`` is its compressed form."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, hosts: Union[str, Iterable[str], None] = None) -> None:
+        if hosts is None:
+            self._names: Tuple[str, ...] = ()
+        elif isinstance(hosts, str):
+            self._names = tuple(expand(hosts))
+        else:
+            self._names = tuple(hosts)
+            for name in self._names:
+                if not isinstance(name, str):
+                    raise TypeError(f"host names must be strings, got {name!r}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index: int) -> str:
+        return self._names[index]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Hostlist):
+            return self._names == other._names
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._names)
+
+    def __str__(self) -> str:
+        return compress(self._names)
+
+    def __repr__(self) -> str:
+        return f"Hostlist({str(self)!r})"
+
+
+class NameTable:
+    """Host names of ranks: the i-th name of the nodelist names the i-th lowest
+    rank of ``ranks``; a rank with no name (short nodelist, or no nodelist) is
+    ``rank<N>``. Names are computed on demand from the bracket segments."""
+
+    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name")
+
+    def __init__(self, segments: Sequence[Segment], ranks: IdRanges) -> None:
+        self._ranks = ranks
+        runs = ranks.intervals()
+        self._starts = [lo for lo, _ in runs]
+        self._cum = []
+        count = 0
+        for lo, hi in runs:
+            self._cum.append(count)
+            count += hi - lo + 1
+        self._segs = list(segments)
+        self._seg_cum = []
+        count = 0
+        for seg in self._segs:
+            self._seg_cum.append(count)
+            count += _segment_size(seg)
+        self._by_name: Optional[Dict[str, List[int]]] = None
+
+    @classmethod
+    def from_nodelist(cls, nodelist: Sequence[str], ranks: IdRanges) -> "NameTable":
+        """Names from R's ``nodelist`` (a list of hostlist strings, concatenated)."""
+        segments: List[Segment] = []
+        for text in nodelist:
+            segments.extend(_segments(text))
+        return cls(segments, ranks)
+
+    @classmethod
+    def from_names(cls, names: Sequence[str], ranks: IdRanges) -> "NameTable":
+        """Names given one per rank, in ascending rank order."""
+        return cls([(name, 0, 0, -1, "") for name in names], ranks)
+
+    def name(self, rank: int) -> str:
+        """The host name of ``rank``."""
+        k = bisect.bisect_right(self._starts, rank) - 1
+        if k >= 0:
+            pos = self._cum[k] + rank - self._starts[k]
+            s = bisect.bisect_right(self._seg_cum, pos) - 1
+            if s >= 0:
+                seg = self._segs[s]
+                offset = pos - self._seg_cum[s]
+                if offset < _segment_size(seg):
+                    return _segment_name(seg, offset)
+        return f"rank{rank}"
+
+    def names(self, ranks: Iterable[int]) -> List[str]:
+        """Host names of ``ranks``, in the order given."""
+        return [self.name(r) for r in ranks]
+
+    def ranks_named(self, name: str) -> List[int]:
+        """The ranks whose host name is ``name`` (builds a lookup table once)."""
+        if self._by_name is None:
+            table: Dict[str, List[int]] = {}
+            for rank in self._ranks:
+                table.setdefault(self.name(rank), []).append(rank)
+            self._by_name = table
+        return self._by_name.get(name, [])
