@@ -577,9 +577,9 @@ cdef class Topology:
                             f"rank {order[i].rank} appears in more than one R_lite entry"
                         )
             # Rows per entry, then a shape id per distinct (cores, gpus) pair.
-            shape_of_entry = []
-            seen = {}
-            for e in range(ne):
+            shape_of_entry = [0] if ne == 1 else []
+            seen = {None: 0} if ne == 1 else {}
+            for e in range(ne if ne > 1 else 0):
                 key = (cores_l[e].encode(), gpus_l[e].encode())
                 sid = seen.get(key)
                 if sid is None:
@@ -1202,7 +1202,7 @@ cdef class RankPool:
         ties go to the lowest position."""
         cdef Py_ssize_t i, mid, hi
         cdef int64_t bnd, K, bl, br
-        cdef bint worst = q.policy == WORST_FIT
+        cdef bint worst = q.policy == WORST_FIT, found
         if self._prune(q, v):
             return
         bnd = self._bound(q, v)
@@ -1215,13 +1215,17 @@ cdef class RankPool:
             hi = blo * 64 + 64
             if hi > self.topo.n:
                 hi = self.topo.n
+            found = False
             for i in range(blo * 64, hi):
                 if not self._fits(q, i):
                     continue
+                found = True
                 K = self.nfc[i] * self.GW + self.nfg[i]
                 if best[0] < 0 or (worst and K > bestK[0]) or (not worst and K < bestK[0]):
                     bestK[0] = K
                     best[0] = i
+            if not found and self.excl[blo]:
+                self._refresh(blo * 64)  # tighten bounds a selection left stale
             return
         mid = (blo + bhi) >> 1
         bl = self._bound(q, 2 * v)
@@ -1325,19 +1329,20 @@ cdef class RankPool:
                 if policy == FIRST_FIT:
                     q.start = pos + 1
                 else:
+                    # Exclude the pick from later searches. The index is not
+                    # refreshed: its stale bounds still bound the remaining ranks,
+                    # and _best refreshes a block it finds exhausted.
                     self.excl[pos >> 6] |= (<uint64_t>1) << (pos & 63)
-                    self._refresh(pos)
-            # Undo the exclusions; the index is refreshed below or on commit.
+            qsort(picks, npick, sizeof(Pick), _cmp_pick)
             if policy != FIRST_FIT:
                 for k in range(npick):
                     pos = picks[k].pos
                     self.excl[pos >> 6] &= ~((<uint64_t>1) << (pos & 63))
             if (nnodes > 0 and npick < nnodes) or (nnodes == 0 and taken < nslots):
-                if policy != FIRST_FIT:
-                    for k in range(npick):
+                for k in range(npick):
+                    if k + 1 == npick or (picks[k + 1].pos >> 6) != (picks[k].pos >> 6):
                         self._refresh(picks[k].pos)
                 return None
-            qsort(picks, npick, sizeof(Pick), _cmp_pick)
             result = self._commit(picks, npick)
         finally:
             free(picks)
@@ -1356,7 +1361,8 @@ cdef class RankPool:
                                    src.wc, picks[k].ncores)
             self.nfg[pos] -= _take(&self.fg_rows[pos * src.wg], &t.grow[k * src.wg],
                                    src.wg, picks[k].ngpus)
-            self._refresh(pos)
+            if k + 1 == npick or (picks[k + 1].pos >> 6) != (pos >> 6):
+                self._refresh(pos)
         t._finish()
         t._hash_shapes()
         return t
@@ -1371,12 +1377,15 @@ cdef class RankPool:
 
     cdef void _apply(self, Topology a, bint freeing) noexcept:
         cdef Topology t = self.topo
-        cdef Py_ssize_t k, j, pos
+        cdef Py_ssize_t k, j, pos, pending = -1
         cdef uint64_t x
         for k in range(a.n):
             pos = t._index(a.ids[k])
             if pos < 0:
                 continue
+            if pending >= 0 and (pending >> 6) != (pos >> 6):
+                self._refresh(pending)
+            pending = pos
             for j in range(t.wc):
                 x = a.crow[k * a.wc + j] if j < a.wc else 0
                 if freeing:
@@ -1391,7 +1400,8 @@ cdef class RankPool:
                     self.fg_rows[pos * t.wg + j] &= ~x
             self.nfc[pos] = _count(&self.fc_rows[pos * t.wc], t.wc)
             self.nfg[pos] = _count(&self.fg_rows[pos * t.wg], t.wg)
-            self._refresh(pos)
+        if pending >= 0:
+            self._refresh(pending)
 
     # -- up / down --------------------------------------------------------
 

@@ -8,12 +8,13 @@ allocation results and views all go through these three functions.
 
 import json
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._rv1core import IdRanges, Topology, decode_idset
 from .hostlist import NameTable, compress
 
-__all__ = ["RParts", "parse", "parse_text", "encode", "dumps", "properties_within"]
+__all__ = ["RParts", "parse", "parse_allocation", "parse_text", "encode", "dumps",
+           "properties_within"]
 
 
 class RParts:
@@ -58,14 +59,14 @@ def parse_text(text: str) -> Mapping:
     return json.loads(text)
 
 
-def parse(R: Mapping) -> RParts:
-    """Read an R v1 dict. ``KeyError`` when ``version`` or an entry's ``rank`` is
-    missing, ``ValueError`` for other versions and bad idsets, ``TypeError`` for
-    values of the wrong type; the dict is never kept or changed."""
+def _version_and_execution(R: Mapping) -> Mapping:
     version = R["version"]
     if version != 1 or isinstance(version, bool):
         raise ValueError(f"R version {version} not supported")
-    execution = _typed(R, "execution", Mapping, {}, "")
+    return _typed(R, "execution", Mapping, {}, "")
+
+
+def _topology(execution: Mapping) -> Topology:
     entries = []
     for entry in _typed(execution, "R_lite", list, [], "execution."):
         if not isinstance(entry, Mapping):
@@ -77,7 +78,22 @@ def parse(R: Mapping) -> RParts:
         cores = _typed(children, "core", str, None, "R_lite children.")
         gpus = _typed(children, "gpu", str, None, "R_lite children.")
         entries.append((decode_idset(rank), cores, gpus))
-    topo = Topology.from_entries(entries)
+    return Topology.from_entries(entries)
+
+
+def parse_allocation(R: Mapping) -> Tuple[Topology, float]:
+    """Only what a free or a hello needs of R: its ranks, cores and GPUs, and
+    its expiration (the same checks as ``parse`` on those parts)."""
+    execution = _version_and_execution(R)
+    return _topology(execution), _time(execution, "expiration")
+
+
+def parse(R: Mapping) -> RParts:
+    """Read an R v1 dict. ``KeyError`` when ``version`` or an entry's ``rank`` is
+    missing, ``ValueError`` for other versions and bad idsets, ``TypeError`` for
+    values of the wrong type; the dict is never kept or changed."""
+    execution = _version_and_execution(R)
+    topo = _topology(execution)
 
     nodelist = _typed(execution, "nodelist", list, [], "execution.")
     for item in nodelist:
@@ -122,7 +138,10 @@ def _nodelist(topo: Topology, names: NameTable) -> str:
     cached = topo.cache.get("nodelist")
     if cached is not None and cached[0] is names:
         return cached[1]
-    text = compress(names.names(topo.ranks()))
+    if len(topo) == 1:
+        text = names.name(topo.rank_at(0))  # one host: its name is its hostlist
+    else:
+        text = compress(names.names(topo.ranks()))
     topo.cache["nodelist"] = (names, text)
     return text
 

@@ -49,6 +49,8 @@ def f58(jobid: Any) -> str:
 
 
 def _count_arg(value: Any, what: str, minimum: int) -> int:
+    if type(value) is int and minimum <= value <= _MAX_ARG:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"request {what} must be an integer, got {value!r}")
     if value < minimum:
@@ -291,8 +293,7 @@ class Rv1Pool:
             R = to_dict()
         if not isinstance(R, Mapping):
             raise TypeError(f"R must be a JSON object, got {type(R).__name__}")
-        parts = rformat.parse(R)
-        return parts.topo, parts.expiration
+        return rformat.parse_allocation(R)
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
         """Release a job's resources (SPEC §7): all of them (no ``R``, or

@@ -1,0 +1,186 @@
+"""Benchmark fluxpool's hot operations at several pool sizes, for every policy.
+
+    python bench/bench_pool.py                  # 1,024 / 16,384 / 131,072 ranks
+    python bench/bench_pool.py --sizes 16384 --json bench/results.json
+
+Each row is timed many times; the table shows the median and the minimum (the
+spread shows the machine's noise) in microseconds, and the ratio of the median
+at the largest size to the median at the smallest. Pools have 128 cores and
+8 GPUs per rank and a nodelist ``node[0-N]``. Benchmarks are never run as tests.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+from fluxpool import ResourcePool, __version__
+
+CORES, GPUS = 128, 8
+POLICIES = ("first-fit", "worst-fit", "best-fit")
+
+
+def make_R(nranks: int) -> dict:
+    return {
+        "version": 1,
+        "execution": {
+            "R_lite": [{"rank": f"0-{nranks - 1}", "children": {"core": f"0-{CORES - 1}",
+                                                              "gpu": f"0-{GPUS - 1}"}}],
+            "starttime": 0.0,
+            "expiration": 0.0,
+            "nodelist": [f"node[0-{nranks - 1}]"],
+        },
+    }
+
+
+def jobspec(resources: dict, constraint=None) -> dict:
+    system = {"duration": 0}
+    if constraint is not None:
+        system["constraints"] = constraint
+    return {"version": 1, "resources": [resources], "tasks": [], "attributes": {"system": system}}
+
+
+ONE_CORE = {"type": "slot", "count": 1, "label": "task", "with": [{"type": "core", "count": 1}]}
+EXCL_64 = {"type": "node", "count": 64, "exclusive": True,
+           "with": [{"type": "slot", "count": 1, "label": "task",
+                     "with": [{"type": "core", "count": 1}]}]}
+
+
+def timed(fn: Callable[[], None], reps: int, budget_s: float = 2.0) -> List[float]:
+    """Run ``fn`` up to ``reps`` times (or until the time budget is spent); µs per call."""
+    samples = []
+    deadline = time.perf_counter() + budget_s
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - t0) / 1000.0)
+        if time.perf_counter() > deadline and len(samples) >= 5:
+            break
+    return samples
+
+
+def fragment(pool: ResourcePool, nranks: int, rng: random.Random) -> None:
+    """Allocate about 90% of every rank's cores, unevenly, with one register_alloc."""
+    by_count: Dict[int, List[int]] = {}
+    for rank in range(nranks):
+        by_count.setdefault(rng.randint(103, 128), []).append(rank)
+    entries = []
+    for k, ranks in sorted(by_count.items()):
+        entries.append({"rank": ",".join(map(str, ranks)), "children": {"core": f"0-{k - 1}"}})
+    pool.register_alloc(10**9, {"version": 1, "execution": {"R_lite": entries}})
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
+    R = make_R(nranks)
+    rng = random.Random(42)
+    out: Dict[str, List[float]] = {}
+    pool = ResourcePool(R, policy=policy)
+    one = pool.parse_resource_request(jobspec(ONE_CORE))
+    excl = pool.parse_resource_request(jobspec(EXCL_64))
+    constrained = pool.parse_resource_request(
+        jobspec(ONE_CORE, {"ranks": [f"{nranks // 2}-{nranks - 1}"]}))
+
+    def alloc_free(req):
+        def run():
+            pool.alloc(1, req)
+            pool.free(1)
+        return run
+
+    out["alloc+free 1 core"] = timed(alloc_free(one), reps)
+    out["alloc+free 1 core, constraint"] = timed(alloc_free(constrained), reps)
+
+    def alloc_todict_free():
+        r = pool.alloc(2, one)
+        pool.free(2, r.to_dict(), final=True)
+
+    out["alloc->to_dict->free(R, final)"] = timed(alloc_todict_free, reps)
+    out["alloc+free 64 nodes exclusive"] = timed(alloc_free(excl), max(reps // 10, 20))
+    result = pool.alloc(3, one)
+    out["to_dict() of 1-core alloc"] = timed(result.to_dict, reps)
+    pool.free(3)
+    out["check_feasibility 1 core"] = timed(lambda: pool.check_feasibility(one), reps)
+
+    busy = ResourcePool(R, policy=policy)
+    for j in range(1000):
+        busy.alloc(100 + j, one)
+    out["copy() with 1,000 jobs"] = timed(busy.copy, max(reps // 10, 20))
+
+    frag = ResourcePool(R, policy=policy)
+    fragment(frag, nranks, rng)
+
+    def frag_alloc_free():
+        frag.alloc(5, one)
+        frag.free(5)
+
+    out["alloc+free 1 core, 90% fragmented"] = timed(frag_alloc_free, reps)
+    if policy == POLICIES[0]:
+        out["construct from R dict"] = timed(lambda: ResourcePool(R), 20, budget_s=5.0)
+        out["full pool to_dict()"] = timed(pool.to_dict, 50, budget_s=5.0)
+    return out
+
+
+def memory_per_rank(nranks: int) -> float:
+    R = make_R(nranks)
+    before = rss_bytes()
+    pool = ResourcePool(R)
+    pool.alloc(1, pool.parse_resource_request(jobspec(ONE_CORE)))  # builds the index
+    return (rss_bytes() - before) / nranks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1024,16384,131072",
+                        help="comma-separated pool sizes in ranks")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--reps", type=int, default=2000, help="repetitions per row")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    policies = args.policies.split(",")
+
+    results: Dict[str, dict] = {"fluxpool": __version__, "python": sys.version.split()[0],
+                                "cores_per_rank": CORES, "gpus_per_rank": GPUS, "rows": {}}
+    for policy in policies:
+        for n in sizes:
+            for row, samples in bench_size(n, policy, args.reps).items():
+                results["rows"].setdefault(f"{policy} | {row}", {})[n] = {
+                    "median_us": statistics.median(samples),
+                    "min_us": min(samples),
+                    "n": len(samples),
+                }
+    results["bytes_per_rank"] = {n: memory_per_rank(n) for n in sizes}
+
+    head = f"{'policy | operation':58}" + "".join(f"{n:>22,}" for n in sizes)
+    if len(sizes) > 1:
+        head += f"{'ratio':>8}"
+    print(f"fluxpool {__version__}, Python {results['python']}: median / min in µs per call")
+    print(head)
+    for row, by_size in results["rows"].items():
+        line = f"{row:58}"
+        for n in sizes:
+            cell = by_size.get(n)
+            line += f"{cell['median_us']:>12.1f} / {cell['min_us']:<7.1f}" if cell else " " * 22
+        if len(sizes) > 1 and sizes[0] in by_size and sizes[-1] in by_size:
+            ratio = by_size[sizes[-1]]["median_us"] / by_size[sizes[0]]["median_us"]
+            by_size["ratio"] = ratio
+            line += f"{ratio:>8.2f}"
+        print(line)
+    print("memory: " + ", ".join(f"{n:,} ranks {b:.0f} B/rank"
+                                 for n, b in results["bytes_per_rank"].items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
