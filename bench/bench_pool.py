@@ -14,11 +14,13 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, List
 
 from fluxpool import ResourcePool, __version__
+from fluxpool.idset import decode
 
 CORES, GPUS = 128, 8
 POLICIES = ("first-fit", "worst-fit", "best-fit")
@@ -61,6 +63,10 @@ def timed(fn: Callable[[], None], reps: int, budget_s: float = 2.0) -> List[floa
         if time.perf_counter() > deadline and len(samples) >= 5:
             break
     return samples
+
+
+def summarize(samples: List[float]) -> Dict[str, float]:
+    return {"median_us": statistics.median(samples), "min_us": min(samples), "n": len(samples)}
 
 
 def fragment(pool: ResourcePool, nranks: int, rng: random.Random) -> None:
@@ -129,11 +135,30 @@ def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
 
 
 def memory_per_rank(nranks: int) -> float:
+    """Resident bytes per rank of a pool with its index built, measured in a
+    fresh interpreter so freed memory of earlier rows cannot hide it."""
+    out = subprocess.run([sys.executable, __file__, "--probe-memory", str(nranks)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def probe_memory(nranks: int) -> None:
     R = make_R(nranks)
     before = rss_bytes()
     pool = ResourcePool(R)
     pool.alloc(1, pool.parse_resource_request(jobspec(ONE_CORE)))  # builds the index
-    return (rss_bytes() - before) / nranks
+    print((rss_bytes() - before) / nranks)
+
+
+def bench_formats(nranks: int, reps: int) -> Dict[str, List[float]]:
+    """RFC 22 idset text to bits and back, as R parsing does for every entry."""
+    dense = f"0-{nranks - 1}"
+    sparse = ",".join(str(i) for i in range(0, nranks, 2))
+    return {
+        "idset decode+encode '0-(N-1)'": timed(lambda: decode(dense).encode(), reps),
+        "idset decode+encode N/2 singletons '0,2,4,...'": timed(
+            lambda: decode(sparse).encode(), max(reps // 10, 20)),
+    }
 
 
 def main(argv=None) -> int:
@@ -143,20 +168,23 @@ def main(argv=None) -> int:
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--reps", type=int, default=2000, help="repetitions per row")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--probe-memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.probe_memory:
+        probe_memory(args.probe_memory)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     policies = args.policies.split(",")
 
     results: Dict[str, dict] = {"fluxpool": __version__, "python": sys.version.split()[0],
                                 "cores_per_rank": CORES, "gpus_per_rank": GPUS, "rows": {}}
+    for n in sizes:
+        for row, samples in bench_formats(n, args.reps).items():
+            results["rows"].setdefault(f"format | {row}", {})[n] = summarize(samples)
     for policy in policies:
         for n in sizes:
             for row, samples in bench_size(n, policy, args.reps).items():
-                results["rows"].setdefault(f"{policy} | {row}", {})[n] = {
-                    "median_us": statistics.median(samples),
-                    "min_us": min(samples),
-                    "n": len(samples),
-                }
+                results["rows"].setdefault(f"{policy} | {row}", {})[n] = summarize(samples)
     results["bytes_per_rank"] = {n: memory_per_rank(n) for n in sizes}
 
     head = f"{'policy | operation':58}" + "".join(f"{n:>22,}" for n in sizes)

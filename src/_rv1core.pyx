@@ -1018,6 +1018,8 @@ cdef class RankPool:
     cdef uint64_t* up
     cdef uint64_t* excl
     cdef Agg* tree
+    cdef void* block
+    cdef size_t block_size
     cdef Py_ssize_t nw
     cdef Py_ssize_t P
     cdef bint indexed
@@ -1034,30 +1036,38 @@ cdef class RankPool:
         self._set_all_up(True)
 
     cdef int _init(self, Topology topo) except -1:
+        """Lay out all state in one block. Rows and counts are left for the
+        caller to fill; up and excluded bits start clear; the index unbuilt."""
         cdef Py_ssize_t n = topo.n
+        cdef size_t rows_c, rows_g, counts, bits
+        cdef char* base
         self.topo = topo
         self.nw = _nwords(n)
-        self.fc_rows = <uint64_t*>_calloc(n * topo.wc, 8)
-        self.fg_rows = <uint64_t*>_calloc(n * topo.wg, 8)
-        self.nfc = <int32_t*>_calloc(n, sizeof(int32_t))
-        self.nfg = <int32_t*>_calloc(n, sizeof(int32_t))
-        self.up = <uint64_t*>_calloc(self.nw, 8)
-        self.excl = <uint64_t*>_calloc(self.nw, 8)
         self.P = 1
         while self.P < self.nw:
             self.P *= 2
         self.GW = topo.maxg + 1
         self.indexed = False
+        rows_c = n * topo.wc * 8
+        rows_g = n * topo.wg * 8
+        counts = ((n * sizeof(int32_t) + 7) // 8) * 8
+        bits = self.nw * 8
+        self.block_size = rows_c + rows_g + 2 * counts + 2 * bits + 2 * self.P * sizeof(Agg)
+        self.block = _block_get(self.block_size)
+        base = <char*>self.block
+        self.fc_rows = <uint64_t*>base
+        self.fg_rows = <uint64_t*>(base + rows_c)
+        self.nfc = <int32_t*>(base + rows_c + rows_g)
+        self.nfg = <int32_t*>(base + rows_c + rows_g + counts)
+        self.up = <uint64_t*>(base + rows_c + rows_g + 2 * counts)
+        self.excl = <uint64_t*>(base + rows_c + rows_g + 2 * counts + bits)
+        self.tree = <Agg*>(base + rows_c + rows_g + 2 * counts + 2 * bits)
+        memset(self.up, 0, 2 * bits)
         return 0
 
     def __dealloc__(self):
-        free(self.fc_rows)
-        free(self.fg_rows)
-        free(self.nfc)
-        free(self.nfg)
-        free(self.up)
-        free(self.excl)
-        free(self.tree)
+        if self.block != NULL:
+            _block_put(self.block, self.block_size)
 
     cdef void _set_all_up(self, bint flag) noexcept:
         cdef Py_ssize_t k
@@ -1079,7 +1089,6 @@ cdef class RankPool:
         memcpy(c.nfg, self.nfg, t.n * sizeof(int32_t))
         memcpy(c.up, self.up, self.nw * 8)
         if self.indexed:
-            c.tree = <Agg*>_calloc(2 * self.P, sizeof(Agg))
             memcpy(c.tree, self.tree, 2 * self.P * sizeof(Agg))
             c.indexed = True
         return c
@@ -1118,8 +1127,6 @@ cdef class RankPool:
         cdef Py_ssize_t b, v
         if self.indexed:
             return 0
-        if self.tree == NULL:
-            self.tree = <Agg*>_calloc(2 * self.P, sizeof(Agg))
         for b in range(self.P):
             self._leaf(b)
         v = self.P - 1
@@ -1504,6 +1511,41 @@ cdef class RankPool:
         return (memcmp(self.fc_rows, other.fc_rows, a.n * a.wc * 8) == 0
                 and memcmp(self.fg_rows, other.fg_rows, a.n * a.wg * 8) == 0
                 and memcmp(self.up, other.up, self.nw * 8) == 0)
+
+
+# A few freed state blocks are kept for reuse: a backfill pass copies the pool,
+# works on the copy and drops it, many times a second, and a recycled block is
+# already mapped, where a fresh one page-faults on every copy.
+cdef enum:
+    SPARE_BLOCKS = 4
+cdef size_t SPARE_MAX_BYTES = 64 * 1024 * 1024
+cdef void* _spare[SPARE_BLOCKS]
+cdef size_t _spare_size[SPARE_BLOCKS]
+
+
+cdef void* _block_get(size_t size) except NULL:
+    cdef int k
+    cdef void* p
+    for k in range(SPARE_BLOCKS):
+        if _spare[k] != NULL and _spare_size[k] == size:
+            p = _spare[k]
+            _spare[k] = NULL
+            return p
+    p = malloc(size if size > 0 else 1)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef void _block_put(void* p, size_t size) noexcept:
+    cdef int k
+    if size <= SPARE_MAX_BYTES:
+        for k in range(SPARE_BLOCKS):
+            if _spare[k] == NULL:
+                _spare[k] = p
+                _spare_size[k] = size
+                return
+    free(p)
 
 
 cdef inline int64_t _clamp(int64_t v) noexcept:
