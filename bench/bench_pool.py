@@ -110,9 +110,16 @@ def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
 
     out["alloc->to_dict->free(R, final)"] = timed(alloc_todict_free, reps)
     out["alloc+free 64 nodes exclusive"] = timed(alloc_free(excl), max(reps // 10, 20))
-    result = pool.alloc(3, one)
-    out["to_dict() of 1-core alloc"] = timed(result.to_dict, reps)
-    pool.free(3)
+    def first_to_dict():
+        # Time the first to_dict() of a fresh allocation, as a scheduler makes it.
+        result = pool.alloc(3, one)
+        t0 = time.perf_counter_ns()
+        result.to_dict()
+        elapsed = (time.perf_counter_ns() - t0) / 1000.0
+        pool.free(3)
+        return elapsed
+
+    out["to_dict() of 1-core alloc"] = [first_to_dict() for _ in range(reps)]
     out["check_feasibility 1 core"] = timed(lambda: pool.check_feasibility(one), reps)
 
     busy = ResourcePool(R, policy=policy)

@@ -649,20 +649,12 @@ cdef class Topology:
     @property
     def ncores(self):
         """Total number of cores."""
-        cdef Py_ssize_t i
-        cdef int64_t s = 0
-        for i in range(self.n):
-            s += self.nc[i]
-        return s
+        return _sum32(self.nc, self.n)
 
     @property
     def ngpus(self):
         """Total number of GPUs."""
-        cdef Py_ssize_t i
-        cdef int64_t s = 0
-        for i in range(self.n):
-            s += self.ng[i]
-        return s
+        return _sum32(self.ng, self.n)
 
     def rank_cores(self, Py_ssize_t i):
         """Canonical idset text of the cores at position ``i``."""
@@ -841,6 +833,14 @@ cdef class Topology:
             free(snc)
             free(sng)
         return out
+
+
+cdef int64_t _sum32(const int32_t* values, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    cdef int64_t s = 0
+    for i in range(n):
+        s += values[i]
+    return s
 
 
 cdef void _fill_row(uint64_t* row, IdRanges r) noexcept:

@@ -280,6 +280,8 @@ class Rv1Pool:
 
     def _allocation_of(self, R: Any) -> Tuple[Topology, float]:
         """The ranks/cores/GPUs (and expiration) of whatever R form was given."""
+        if type(R) is dict:
+            return rformat.parse_allocation(R)
         if isinstance(R, Rv1Pool):
             return R._core.topo, R._expiration
         if isinstance(R, ResourceSet):
