@@ -1,4 +1,4 @@
-/* Portable bit helpers for the fluxpool core (GCC/Clang builtins, MSVC intrinsics,
+/* Portable bit helpers for the fluxpool core (GCC/Clang builtins, an MSVC intrinsic,
  * or a plain C fallback), so the extension builds on every cibuildwheel compiler. */
 #ifndef FLUXPOOL_BITOPS_H
 #define FLUXPOOL_BITOPS_H
@@ -11,9 +11,8 @@ static inline int fp_popcount64(uint64_t x)
 {
 #if defined(__GNUC__) || defined(__clang__)
     return __builtin_popcountll(x);
-#elif defined(_MSC_VER) && defined(_M_X64)
-    return (int)__popcnt64(x);
 #else
+    /* Portable SWAR count; MSVC's __popcnt64 would need a CPU with POPCNT. */
     x = x - ((x >> 1) & 0x5555555555555555ULL);
     x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
     x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
