@@ -117,3 +117,36 @@ def R(ranks_cores, nodelist=None, expiration=0):
     if nodelist is not None:
         execution["nodelist"] = nodelist
     return {"version": 1, "execution": execution}
+
+
+# ---------------------------------------------------------------- shared pool helpers
+
+
+def make_pool(name, policy="worst-fit", **kwargs):
+    """A ``ResourcePool`` of a fresh copy of a named fixture (worst-fit unless told)."""
+    from fluxpool import ResourcePool
+
+    return ResourcePool(fixture(name), policy=policy, **kwargs)
+
+
+def request(pool, resources, duration=0, constraint=None):
+    """``pool.parse_resource_request(spec(resources, duration, constraint))``."""
+    return pool.parse_resource_request(spec(resources, duration, constraint))
+
+
+def place(pool, jobid, resources, duration=0, constraint=None):
+    """Allocate ``spec(resources, ...)`` as ``jobid``; return the result's ``dumps()``."""
+    return pool.alloc(jobid, request(pool, resources, duration, constraint)).dumps()
+
+
+def snapshot(pool):
+    """Everything observable about a pool's state, for "unchanged" assertions (§10)."""
+    import json
+
+    return (
+        json.dumps(pool.to_dict()),
+        json.dumps(pool.copy_allocated().to_dict()),
+        json.dumps(pool.copy_down().to_dict()),
+        list(pool.job_end_times()),
+        pool.generation,
+    )
