@@ -41,6 +41,7 @@ MAX_CORE_ID = 16383          # largest core id within a rank
 MAX_GPU_ID = 4095            # largest GPU id within a rank
 MAX_RANKS = 4194304          # most ranks in one topology (2^22)
 MAX_TEXT = 16 * 1024 * 1024  # longest idset text accepted, in characters
+MAX_ROW_BYTES = 256 * 1024 * 1024  # core and GPU rows of one topology
 
 FIRST_FIT = 0
 WORST_FIT = 1
@@ -554,8 +555,14 @@ cdef class Topology:
             ranks_l.append(rr)
             cores_l.append(cr)
             gpus_l.append(gr)
+        cdef Py_ssize_t wc = _nwords(maxcore + 1) or 1, wg = _nwords(maxgpu + 1) or 1
+        if total * (wc + wg) * 8 > MAX_ROW_BYTES:
+            raise ValueError(
+                f"R of {total} ranks with core ids up to {maxcore} and GPU ids up to {maxgpu} "
+                f"exceeds the maximum of {MAX_ROW_BYTES // (1024 * 1024)} MiB of core and GPU rows"
+            )
         cdef Topology t = Topology()
-        t._alloc(total, _nwords(maxcore + 1) or 1, _nwords(maxgpu + 1) or 1)
+        t._alloc(total, wc, wg)
         n = total
         cdef RankEntry* order = <RankEntry*>_calloc(n, sizeof(RankEntry))
         try:

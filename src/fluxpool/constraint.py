@@ -7,22 +7,23 @@ Operators, in the order that decides when several are present: properties,
 hostlist, ranks, and, or, not.
 """
 
-import json
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, List
 
 from ._rv1core import IdRanges, RankMask, Topology, decode_idset
-from .hostlist import NameTable, _segments, expand
+from .hostlist import HostMatcher, NameTable, _segments, expand
+from .rformat import parse_text
 
 __all__ = ["validate", "compile_mask", "decode"]
 
 OPERATORS = ("properties", "hostlist", "ranks", "and", "or", "not")
+MAX_DEPTH = 100  # deepest nesting of and/or/not
 
 
 def decode(constraint: Any) -> Mapping:
     """The constraint as a dict: JSON text is decoded; anything else must be a dict."""
     if isinstance(constraint, str):
-        constraint = json.loads(constraint)
+        constraint = parse_text(constraint)
     if not isinstance(constraint, Mapping):
         raise ValueError(f"constraint must be a JSON object, got {constraint!r}")
     return constraint
@@ -65,9 +66,16 @@ class _Builder:
         return self.topo.mask_of_ranks(ranks) if ranks is not None else self.topo.mask_none()
 
     def hosts(self, text: str) -> RankMask:
+        # Walk whichever is shorter: the constraint's host names, or the pool's
+        # ranks tested against the hostlist's ranges (a few bracket ranges can
+        # name millions of hosts).
+        matcher = HostMatcher(text)
         ranks: List[int] = []
-        for host in expand(text):
-            ranks.extend(self.names.ranks_named(host))
+        if len(matcher) <= len(self.topo):
+            for host in expand(text):
+                ranks.extend(self.names.ranks_named(host))
+        else:
+            ranks = [r for r in self.topo.ranks() if self.names.name(r) in matcher]
         return self.topo.mask_of_ranks(IdRanges.from_ints(ranks))
 
     def ranks(self, ids: IdRanges) -> RankMask:
@@ -114,7 +122,9 @@ class _Checker:
         return None
 
 
-def _walk(expr: Any, ops: Any) -> Any:
+def _walk(expr: Any, ops: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"constraint nesting exceeds maximum depth {MAX_DEPTH}")
     if not isinstance(expr, Mapping):
         raise ValueError(f"constraint must be a JSON object, got {expr!r}")
     op = next((name for name in OPERATORS if name in expr), None)
@@ -124,7 +134,7 @@ def _walk(expr: Any, ops: Any) -> Any:
     if op == "not":
         if not isinstance(operand, list) or not operand:
             raise ValueError(f"'not' operand must be a non-empty list, got {operand!r}")
-        return ops.negate(_walk(operand[0], ops))
+        return ops.negate(_walk(operand[0], ops, depth + 1))
     items = _list_operand(op, operand)
     if op == "properties":
         result = ops.everything()
@@ -144,11 +154,11 @@ def _walk(expr: Any, ops: Any) -> Any:
     if op == "and":
         result = ops.everything()
         for sub in items:
-            result = ops.both(result, _walk(sub, ops))
+            result = ops.both(result, _walk(sub, ops, depth + 1))
         return result
     result = ops.nothing()
     for sub in items:
-        result = ops.either(result, _walk(sub, ops))
+        result = ops.either(result, _walk(sub, ops, depth + 1))
     return result
 
 

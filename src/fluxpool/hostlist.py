@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ._rv1core import IdRanges
 
-__all__ = ["Hostlist", "expand", "compress", "NameTable", "MAX_RANGE", "MAX_HOSTS"]
+__all__ = ["Hostlist", "HostMatcher", "expand", "compress", "NameTable", "MAX_RANGE", "MAX_HOSTS"]
 
 MAX_RANGE = 1048576          # hosts in one bracket range
 MAX_HOSTS = 4194304          # hosts in one hostlist
@@ -22,8 +22,10 @@ MAX_TEXT = 16 * 1024 * 1024  # characters in one hostlist string
 # A segment is (prefix, lo, hi, width, suffix); width -1 marks a literal name in prefix.
 Segment = Tuple[str, int, int, int, str]
 
-_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$", re.S)
-_ITEM = re.compile(r"(\d+)(?:-(\d+))?$")
+# ASCII digits only, and whole-string matches (a '$' would also match before a
+# final newline).
+_TRAILING_DIGITS = re.compile(r"(.*?)([0-9]+)", re.S)
+_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 
 
 def _error(text: str, why: str) -> ValueError:
@@ -73,7 +75,7 @@ def _segments(text: str) -> List[Segment]:
         if not body:
             raise _error(text, "empty brackets")
         for item in body.split(","):
-            m = _ITEM.match(item)
+            m = _ITEM.fullmatch(item)
             if not m:
                 raise _error(text, f"bad range {item!r}")
             lo = int(m.group(1))
@@ -118,7 +120,7 @@ def compress(names: Iterable[str]) -> str:
     """The shortest order-preserving hostlist of ``names`` (SPEC §2.2)."""
     groups: List[Tuple[Optional[str], List[List]]] = []  # (prefix or None for literal, runs)
     for name in names:
-        m = _TRAILING_DIGITS.match(name)
+        m = _TRAILING_DIGITS.fullmatch(name)
         if m is None:
             groups.append((None, [[name]]))
             continue
@@ -142,6 +144,45 @@ def compress(names: Iterable[str]) -> str:
             items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
             parts.append(f"{prefix}[{','.join(items)}]")
     return ",".join(parts)
+
+
+class HostMatcher:
+    """Membership in a hostlist without expanding it: ``name in matcher``.
+    ``len()`` is the number of hosts the hostlist names."""
+
+    __slots__ = ("_literals", "_ranges", "_size")
+
+    def __init__(self, text: str) -> None:
+        self._literals = set()
+        self._ranges: Dict[Tuple[str, str], List[Tuple[int, int, int]]] = {}
+        self._size = 0
+        for seg in _segments(text):
+            self._size += _segment_size(seg)
+            prefix, lo, hi, width, suffix = seg
+            if width < 0:
+                self._literals.add(prefix)
+            else:
+                self._ranges.setdefault((prefix, suffix), []).append((lo, hi, width))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, name: object) -> bool:
+        if name in self._literals:
+            return True
+        if not isinstance(name, str):
+            return False
+        for (prefix, suffix), ranges in self._ranges.items():
+            if not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            digits = name[len(prefix):len(name) - len(suffix)]
+            if not digits or not digits.isascii() or not digits.isdigit():
+                continue
+            value = int(digits)
+            for lo, hi, width in ranges:
+                if lo <= value <= hi and f"{value:0{width}d}" == digits:
+                    return True
+        return False
 
 
 class Hostlist:

@@ -364,7 +364,7 @@ def _duration(value: Any) -> float:
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     raise ValueError(f"jobspec duration must be a number, got {value!r}")
 

@@ -6,7 +6,6 @@ wrapper's own class, made without calling ``__init__``, so a subclass with a
 different constructor keeps working.
 """
 
-import json
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -15,6 +14,7 @@ from .hostlist import Hostlist
 from .idset import IDset
 from .jobspec import ResourceRequest
 from .resourceset import ResourceSet
+from .rformat import parse_text
 from .rv1 import Logger, Rv1Pool
 
 __all__ = ["ResourcePool"]
@@ -38,14 +38,15 @@ class ResourcePool:
             self.version = arg.version
             return
         if isinstance(arg, str):
-            arg = json.loads(arg)
+            arg = parse_text(arg)
             if not isinstance(arg, Mapping):
                 raise TypeError(f"ResourcePool cannot be instantiated from {type(arg)}")
         if isinstance(arg, Mapping):
             version = arg.get("version", version)
         elif arg is not None:
             raise TypeError(f"ResourcePool cannot be instantiated from {type(arg)}")
-        implementation = _IMPLEMENTATIONS.get(version) if not isinstance(version, bool) else None
+        implementation = (_IMPLEMENTATIONS.get(version)
+                          if type(version) is int else None)
         if implementation is None:
             raise ValueError(f"R version {version} not supported by ResourcePool")
         self.impl = implementation(arg, log=log, **kwargs)

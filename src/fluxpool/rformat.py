@@ -42,7 +42,10 @@ def _time(execution: Mapping, key: str) -> float:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"R execution.{key} must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"R execution.{key} {value} is too large") from None
 
 
 def _typed(container: Mapping, key: str, kind: type, default: Any, where: str) -> Any:
@@ -54,9 +57,13 @@ def _typed(container: Mapping, key: str, kind: type, default: Any, where: str) -
     return value
 
 
-def parse_text(text: str) -> Mapping:
-    """Decode R JSON text (``ValueError`` when malformed) into a dict."""
-    return json.loads(text)
+def parse_text(text: str) -> Any:
+    """Decode JSON text; ``ValueError`` when malformed, including nesting too
+    deep for the decoder (which would otherwise raise ``RecursionError``)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON text is nested too deeply") from None
 
 
 def _version_and_execution(R: Mapping) -> Mapping:
