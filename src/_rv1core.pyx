@@ -142,14 +142,6 @@ cdef class IdRanges:
             self._push(other.lo[k], other.hi[k])
         return self
 
-    @staticmethod
-    def from_range(int64_t a, int64_t b):
-        """The ids a..b inclusive (empty when b < a)."""
-        cdef IdRanges r = IdRanges()
-        if b >= a:
-            r._push(a, b)
-        return r
-
     def __len__(self):
         return self.total
 
@@ -403,10 +395,6 @@ cdef str _encode_row(const uint64_t* w, Py_ssize_t nw, bint display):
     return s
 
 
-def encode_ints(ids):
-    """Canonical idset text of an iterable of ids (a convenience for the shell)."""
-    return IdRanges.from_ints(ids).encode()
-
 
 # --------------------------------------------------------------------------
 # Topology: ranks with core and GPU rows
@@ -507,14 +495,6 @@ cdef class Topology:
             self.shape[i] = sid
         self.nshapes = len(seen)
         return 0
-
-    @staticmethod
-    def empty():
-        """A topology with no ranks."""
-        cdef Topology t = Topology()
-        t._alloc(0, 1, 1)
-        t._finish()
-        return t
 
     @staticmethod
     def from_entries(list entries):
@@ -649,10 +629,6 @@ cdef class Topology:
                 b = m
         return a
 
-    def index_of(self, int64_t rank):
-        """Position of ``rank``, or -1 when absent."""
-        return self._index(rank)
-
     @property
     def ncores(self):
         """Total number of cores."""
@@ -662,14 +638,6 @@ cdef class Topology:
     def ngpus(self):
         """Total number of GPUs."""
         return _sum32(self.ng, self.n)
-
-    def rank_cores(self, Py_ssize_t i):
-        """Canonical idset text of the cores at position ``i``."""
-        return _encode_row(&self.crow[i * self.wc], self.wc, False)
-
-    def rank_gpus(self, Py_ssize_t i):
-        """Canonical idset text of the GPUs at position ``i``."""
-        return _encode_row(&self.grow[i * self.wg], self.wg, False)
 
     def groups(self, bint display=False):
         """Ranks grouped by identical rows, ordered by each group's smallest rank.
@@ -777,29 +745,6 @@ cdef class Topology:
                 m.w[i >> 6] |= (<uint64_t>1) << (i & 63)
                 i += 1
         return m
-
-    def mask_of_positions(self, positions):
-        """A mask of the given positions (ints in 0..n-1)."""
-        cdef RankMask m = RankMask._new(self.n)
-        cdef Py_ssize_t i
-        for p in positions:
-            i = p
-            if 0 <= i < self.n:
-                m.w[i >> 6] |= (<uint64_t>1) << (i & 63)
-        return m
-
-    def ranks_in_mask(self, RankMask m):
-        """The rank ids at the positions set in ``m``, as :class:`IdRanges`."""
-        cdef IdRanges r = IdRanges()
-        cdef Py_ssize_t k, i
-        cdef uint64_t x
-        for k in range(m.nw):
-            x = m.w[k]
-            while x:
-                i = k * 64 + fp_ctz64(x)
-                x &= x - 1
-                r._push(self.ids[i], self.ids[i])
-        return r
 
     def shape_counts(self, RankMask mask=None):
         """Ranks per (core count, GPU count) pair, as ``{(ncores, ngpus): nranks}``.
@@ -943,17 +888,6 @@ cdef class RankMask:
         if self.n & 63:
             m.w[self.nw - 1] &= ((<uint64_t>1) << (self.n & 63)) - 1
         return m
-
-    def count(self):
-        """Number of positions set."""
-        cdef Py_ssize_t k
-        cdef int64_t s = 0
-        for k in range(self.nw):
-            s += fp_popcount64(self.w[k])
-        return s
-
-    def __contains__(self, Py_ssize_t i):
-        return 0 <= i < self.n and _bit(self.w, i)
 
 
 # --------------------------------------------------------------------------
@@ -1437,10 +1371,6 @@ cdef class RankPool:
                     self._refresh(i)
                 i += 1
 
-    def is_up(self, Py_ssize_t pos):
-        """Whether the rank at position ``pos`` is up."""
-        return bool(_bit(self.up, pos))
-
     # -- views ------------------------------------------------------------
 
     def allocated(self):
@@ -1450,15 +1380,6 @@ cdef class RankPool:
     def down(self):
         """Every down rank with all its cores and GPUs, as a Topology."""
         return self._select_rows(1)
-
-    def has_allocations(self):
-        """Whether any core or GPU is allocated."""
-        cdef Topology t = self.topo
-        cdef Py_ssize_t i
-        for i in range(t.n):
-            if self.nfc[i] != t.nc[i] or self.nfg[i] != t.ng[i]:
-                return True
-        return False
 
     cdef Topology _select_rows(self, int which):
         cdef Topology t = self.topo
@@ -1507,17 +1428,6 @@ cdef class RankPool:
                     p.up[j >> 6] |= (<uint64_t>1) << (j & 63)
                 j += 1
         return p
-
-    def equals(self, RankPool other):
-        """True when both pools have the same topology rows, free bits and up bits."""
-        cdef Topology a = self.topo, b = other.topo
-        if not a.same_as(b):
-            return False
-        if a.wc != b.wc or a.wg != b.wg:
-            return False
-        return (memcmp(self.fc_rows, other.fc_rows, a.n * a.wc * 8) == 0
-                and memcmp(self.fg_rows, other.fg_rows, a.n * a.wg * 8) == 0
-                and memcmp(self.up, other.up, self.nw * 8) == 0)
 
 
 # A few freed state blocks are kept for reuse: a backfill pass copies the pool,

@@ -26,9 +26,11 @@ Python bindings are installed; elsewhere importing it raises ``ImportError``.
 Nothing else in fluxpool imports it.
 """
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 try:
+    from flux.idset import IDset as _FluxIDset
     from flux.resource.ResourcePool import ResourcePool as _FluxResourcePool
     from flux.resource.ResourcePoolImplementation import (
         InfeasibleRequest as _FluxInfeasibleRequest,
@@ -135,6 +137,8 @@ class FluxPool(_FluxResourcePool):
             # An existing fluxpool implementation is wrapped as is.
             self.impl = R
         else:
+            if R is not None and not isinstance(R, (str, Mapping)) and hasattr(R, "to_dict"):
+                R = R.to_dict()  # a flux-core ResourcePool / ResourceSet
             self.impl = FluxRv1Pool(R, log=log, policy=policy, **kwargs)
         self.version = 1
 
@@ -202,6 +206,18 @@ class FluxPool(_FluxResourcePool):
         """Record a running job's allocation (the scheduler's hello)."""
         self.impl.register_alloc(jobid, _unwrap(R))
 
+    def mark_up(self, ids: Any) -> None:
+        """Mark ranks up: ``"all"``, idset text or a flux-core ``IDset``."""
+        self.impl.mark_up(_ranks_arg(ids))
+
+    def mark_down(self, ids: Any) -> None:
+        """Mark ranks down: ``"all"``, idset text or a flux-core ``IDset``."""
+        self.impl.mark_down(_ranks_arg(ids))
+
+    def remove_ranks(self, ranks: Any) -> None:
+        """Remove ranks (idset text or a flux-core ``IDset``) from the pool."""
+        self.impl.remove_ranks(_ranks_arg(ranks))
+
     # -- what flux's wrapper lacks but fluxpool's offers ------------------
 
     def encode(self) -> str:
@@ -224,6 +240,12 @@ def _unwrap(R: Any) -> Any:
     if impl is not None and isinstance(R, _FluxResourcePool):
         return impl
     return R
+
+
+def _ranks_arg(ids: Any) -> Any:
+    """Rank ids as fluxpool takes them. A flux-core ``IDset`` becomes its text:
+    its ``__eq__`` raises ``TypeError`` when compared with the string ``"all"``."""
+    return str(ids) if isinstance(ids, _FluxIDset) else ids
 
 
 class FirstFitPool(FluxPool):

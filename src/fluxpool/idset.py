@@ -23,7 +23,14 @@ class IDset(IdRanges):
     def __new__(cls, ids: Union[str, Iterable[int], None] = None) -> "IDset":
         new = IdRanges.__new__(cls)
         source = ids if ids is not None else ()
-        ranges = decode_idset(source) if isinstance(source, str) else IdRanges.from_ints(source)
+        if isinstance(source, str):
+            ranges = decode_idset(source)
+        elif isinstance(source, Iterable):
+            ranges = IdRanges.from_ints(source)
+        else:
+            raise TypeError(
+                f"IDset takes idset text or an iterable of ids, got {type(source).__name__}"
+            )
         return new._assign(ranges)
 
     def __repr__(self) -> str:

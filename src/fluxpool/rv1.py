@@ -169,6 +169,8 @@ class Rv1Pool:
                 key = json.dumps(expr, sort_keys=True)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"constraint is not JSON: {exc}") from None
+            except RecursionError:
+                raise ValueError("constraint is nested too deeply") from None
         cache = topo.cache.setdefault("constraints", OrderedDict())
         mask = cache.get(key)
         if mask is None:
