@@ -154,15 +154,30 @@ def _idset_mask(text: str) -> int:
     return mask
 
 
+# In a check mask, GPU ids sit above every possible core id (the pool bounds core ids below 16,384).
+_GPU_SHIFT = 16384
+
+
 def _rank_masks(R: Dict[str, Any]) -> Dict[int, int]:
-    """rank -> bitmask of cores, from an R v1 dict (what a pool's ``to_dict()`` writes)."""
+    """rank -> bitmask of its cores (low bits) and GPUs (from ``_GPU_SHIFT`` up), from an
+    R v1 dict (what a pool's ``to_dict()`` writes); ranks holding nothing are left out."""
     masks: Dict[int, int] = {}
     for entry in R.get("execution", {}).get("R_lite", []):
-        mask = _idset_mask(entry.get("children", {}).get("core", ""))
+        children = entry.get("children", {})
+        mask = _idset_mask(children.get("core", "")) | _idset_mask(children.get("gpu", "")) << _GPU_SHIFT
         if mask:
             for lo, hi in _idset_ranges(entry["rank"]):
                 masks.update(dict.fromkeys(range(lo, hi + 1), mask))
     return masks
+
+
+def _describe(mask: int) -> str:
+    """``core 0,3 gpu 1`` for a check mask (``-`` when empty)."""
+    cores = mask & ((1 << _GPU_SHIFT) - 1)
+    gpus = mask >> _GPU_SHIFT
+    parts = [f"{name} {','.join(str(i) for i in range(m.bit_length()) if m >> i & 1)}"
+             for name, m in (("core", cores), ("gpu", gpus)) if m]
+    return " ".join(parts) or "-"
 
 
 def rank_core_counts(pool: ResourcePool) -> Dict[int, int]:
@@ -486,12 +501,11 @@ class Simulation:
             clash = owned.get(rank, 0) & mask
             if clash:
                 other = next(
-                    j.number for j in self.jobs
-                    if j.alloc is not None and j is not job and self._held[j.index].get(rank, 0) & clash
+                    (j.number for j in self.jobs
+                     if j.alloc is not None and j is not job and self._held[j.index].get(rank, 0) & clash),
+                    "?",
                 )
-                raise CheckError(
-                    f"cores {_mask_ids(clash)} of rank {rank} are in job {job.number} and job {other}"
-                )
+                raise CheckError(f"rank {rank}: {_describe(clash)} in job {job.number} and job {other}")
             owned[rank] = owned.get(rank, 0) | mask
         self._held[job.index] = masks
 
@@ -505,18 +519,19 @@ class Simulation:
                 del owned[rank]
 
     def _verify(self) -> None:
-        """No core in two jobs (checked as each job starts) and the pool's
-        ``copy_allocated()`` equal to the union of the running jobs' allocations."""
+        """No core or GPU in two jobs (checked as each job starts, from its
+        allocation result) and the pool's ``copy_allocated()`` equal to the
+        union of the running jobs' allocations (checked here, after each step)."""
         allocated = _rank_masks(self._timed("copy_allocated", self.pool.copy_allocated).to_dict())
         self.checks += 1
         if allocated != self._owned:
             ranks = sorted(set(allocated) | set(self._owned))
             diff = [r for r in ranks if allocated.get(r, 0) != self._owned.get(r, 0)]
-            details = ", ".join(
-                f"rank {r}: pool {_mask_ids(allocated.get(r, 0)) or '-'}, jobs {_mask_ids(self._owned.get(r, 0)) or '-'}"
+            details = "; ".join(
+                f"rank {r}: pool {_describe(allocated.get(r, 0))}, jobs {_describe(self._owned.get(r, 0))}"
                 for r in diff[:5]
             )
-            raise CheckError(f"pool's allocated cores differ from the running jobs' on {len(diff)} rank(s): {details}")
+            raise CheckError(f"the pool's allocations differ from the running jobs' on {len(diff)} rank(s): {details}")
 
     # -- the event loop ---------------------------------------------------------------
 
@@ -594,10 +609,6 @@ class Simulation:
             timeline=timeline,
         )
 
-
-def _mask_ids(mask: int) -> str:
-    ids = [i for i in range(mask.bit_length()) if mask >> i & 1]
-    return ",".join(map(str, ids))
 
 
 def simulate(
