@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 try:
-    from flux.idset import IDset as _FluxIDset
     from flux.resource.ResourcePool import ResourcePool as _FluxResourcePool
     from flux.resource.ResourcePoolImplementation import (
         InfeasibleRequest as _FluxInfeasibleRequest,
@@ -206,18 +205,6 @@ class FluxPool(_FluxResourcePool):
         """Record a running job's allocation (the scheduler's hello)."""
         self.impl.register_alloc(jobid, _unwrap(R))
 
-    def mark_up(self, ids: Any) -> None:
-        """Mark ranks up: ``"all"``, idset text or a flux-core ``IDset``."""
-        self.impl.mark_up(_ranks_arg(ids))
-
-    def mark_down(self, ids: Any) -> None:
-        """Mark ranks down: ``"all"``, idset text or a flux-core ``IDset``."""
-        self.impl.mark_down(_ranks_arg(ids))
-
-    def remove_ranks(self, ranks: Any) -> None:
-        """Remove ranks (idset text or a flux-core ``IDset``) from the pool."""
-        self.impl.remove_ranks(_ranks_arg(ranks))
-
     # -- what flux's wrapper lacks but fluxpool's offers ------------------
 
     def encode(self) -> str:
@@ -241,11 +228,6 @@ def _unwrap(R: Any) -> Any:
         return impl
     return R
 
-
-def _ranks_arg(ids: Any) -> Any:
-    """Rank ids as fluxpool takes them. A flux-core ``IDset`` becomes its text:
-    its ``__eq__`` raises ``TypeError`` when compared with the string ``"all"``."""
-    return str(ids) if isinstance(ids, _FluxIDset) else ids
 
 
 class FirstFitPool(FluxPool):

@@ -371,7 +371,8 @@ class Rv1Pool:
         self._set_up(ids, False)
 
     def _set_up(self, ids: Any, up: bool) -> None:
-        ranks = None if ids == "all" else as_idranges(ids)
+        # Only a str can be "all"; other id objects (flux's IDset) may not compare with str.
+        ranks = None if isinstance(ids, str) and ids == "all" else as_idranges(ids)
         self._core.set_up(ranks, up)
         self.generation += 1
 
