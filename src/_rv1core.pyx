@@ -47,9 +47,6 @@ FIRST_FIT = 0
 WORST_FIT = 1
 BEST_FIT = 2
 
-cdef int64_t _NO_KEY = -1
-
-
 cdef inline int _bit(const uint64_t* w, Py_ssize_t i) noexcept nogil:
     return (w[i >> 6] >> (i & 63)) & 1
 
@@ -249,10 +246,9 @@ cdef void* _realloc(void* p, size_t size) except NULL:
 
 cdef IdRanges _merge(IdRanges a, IdRanges b, int op):
     """Union (0), intersection (1) or difference (2) by sweeping both interval lists."""
-    # Collect boundary events of both sets and sweep; inputs are small interval lists.
     cdef IdRanges r = IdRanges()
     cdef Py_ssize_t i = 0, j = 0
-    cdef int64_t cur = 0, x, ina_end, inb_end, nxt, seg_end
+    cdef int64_t cur = 0, x, nxt
     cdef int ina, inb, want
     # Sweep over positions: at each step find the current membership in a and b
     # and the next position where either changes.

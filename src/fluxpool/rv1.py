@@ -18,7 +18,7 @@ from . import constraint as _constraint
 from . import rformat
 from ._rv1core import BEST_FIT, FIRST_FIT, WORST_FIT, IdRanges, RankMask, RankPool, Topology
 from .errors import InfeasibleRequest, InsufficientResources
-from .hostlist import Hostlist, NameTable
+from .hostlist import Hostlist
 from .idset import IDset, as_idranges
 from .jobspec import ResourceRequest
 from .resourceset import ResourceSet
