@@ -67,6 +67,8 @@ def _segments(text: str) -> List[Segment]:
         if open_at < 0:
             out.append((token, 0, 0, -1, ""))
             total += 1
+            if total > MAX_HOSTS:
+                raise _error(text, f"more than {MAX_HOSTS} hosts")
             continue
         close_at = token.find("]", open_at)
         prefix, body, suffix = token[:open_at], token[open_at + 1:close_at], token[close_at + 1:]
@@ -128,7 +130,9 @@ def compress(names: Iterable[str]) -> str:
         value = int(digits)
         if groups and groups[-1][0] == prefix:
             run = groups[-1][1][-1]  # [lo, hi, width, lo_text]
-            if value == run[1] + 1 and f"{value:0{run[2]}d}" == digits:
+            # A run stops at MAX_RANGE hosts so that expand() accepts what this writes.
+            if (value == run[1] + 1 and f"{value:0{run[2]}d}" == digits
+                    and value - run[0] < MAX_RANGE):
                 run[1] = value
                 continue
             groups[-1][1].append([value, value, len(digits), digits])

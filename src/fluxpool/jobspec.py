@@ -26,12 +26,14 @@ def _check_count(value: int, what: str) -> int:
 
 
 def _int_field(spec: Mapping, key: str, default: Any) -> Any:
+    """An integer field of an RFC 14 count dict (a bool counts as 0 or 1). Only
+    ``max`` may be null (unbounded); absent fields take ``default``."""
     value = spec.get(key, default)
-    if value is None:
+    if value is None and key == "max":
         return None
     if not isinstance(value, int):
         raise ValueError(f"RFC 14 count: {key} must be an integer, got {value!r}")
-    return value
+    return _check_count(int(value), key)
 
 
 def _number(text: str, whole: str) -> int:
@@ -56,6 +58,8 @@ def _expand(mn: int, mx: int, operator: str, operand: int) -> Tuple[int, ...]:
     v = mn
     while v <= mx:
         values.append(v)
+        if operator == "^" and (v.bit_length() - 1) * operand > mx.bit_length():
+            break  # the next power is beyond max: don't build a huge integer to see it
         v = v + operand if operator == "+" else (v * operand if operator == "*" else v**operand)
     return tuple(values)
 
@@ -95,9 +99,8 @@ class ResourceCount:
         operator = v.get("operator", "+")
         operand = _int_field(v, "operand", 1)
         mn = _int_field(v, "min", default)
-        if mn is None or mn < 1:
+        if mn < 1:
             raise ValueError(f"RFC 14 count: min must be >= 1, got {mn}")
-        _check_count(mn, "min")
         mx = _int_field(v, "max", None)
         if mx is None:
             if operator != "+" or operand != 1:
@@ -106,7 +109,6 @@ class ResourceCount:
                     f"operand={operand} cannot be expanded to a finite set"
                 )
             return cls(mn, None)
-        _check_count(mx, "max")
         if mx < mn:
             raise ValueError(f"RFC 14 count: max must be >= min, got max={mx} min={mn}")
         if operator == "+" and operand == 1:
