@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from importlib import resources
-from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from ._version import __version__
 from .errors import InfeasibleRequest, InsufficientResources
@@ -52,24 +52,19 @@ class RunError(Exception):
 # -- argument parsing -----------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--trace", metavar="FILE", help="SWF trace, plain or gzipped (default: the embedded trace)")
     shape = sim.add_argument_group("cluster (default: the trace header's machine)")
-    shape.add_argument("--nodes", type=_positive_int, metavar="N", help="number of nodes")
-    shape.add_argument("--cores-per-node", type=_positive_int, metavar="C", help="cores per node")
-    shape.add_argument("--gpus-per-node", type=_non_negative_int, default=0, metavar="G", help="GPUs per node (default 0)")
+    shape.add_argument("--nodes", type=_int_at_least(1), metavar="N", help="number of nodes")
+    shape.add_argument("--cores-per-node", type=_int_at_least(1), metavar="C", help="cores per node")
+    shape.add_argument("--gpus-per-node", type=_int_at_least(0), default=0, metavar="G", help="GPUs per node (default 0)")
     shape.add_argument("--R", dest="R", metavar="FILE", help="build the cluster from an R (version 1) JSON file instead")
     sim.add_argument(
         "--node-exclusive", action="store_true",
