@@ -10,8 +10,14 @@ atheris reports it with the input that caused it.
 
 import json
 import math
+import os
+import sys
 
 from fluxpool import InfeasibleRequest, InsufficientResources, ResourcePool
+
+# tests/ holds the SPEC fixtures; the fuzz runner starts with only tests/fuzz on the path.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from specdata import MIX  # noqa: E402
 
 __all__ = [
     "FuzzFailure", "BAD_INPUT", "ALLOC_ERRORS", "POLICIES", "check", "check_message",
@@ -97,20 +103,7 @@ def snapshot(pool):
     )
 
 
-MIX_R = {
-    "version": 1,
-    "execution": {
-        "R_lite": [
-            {"rank": "0-3", "children": {"core": "0-15", "gpu": "0-3"}},
-            {"rank": "4-9", "children": {"core": "0-7"}},
-            {"rank": "10-11", "children": {"core": "0-31", "gpu": "0-1"}},
-        ],
-        "starttime": 0,
-        "expiration": 0,
-        "nodelist": ["node[0-11]"],
-        "properties": {"fat": "0-3", "debug": "9", "+local": "0"},
-    },
-}
+MIX_R = MIX  # the SPEC fixture, shared with the unit tests
 MIX_NAMES = [f"node{i}" for i in range(12)]
 MIX_PROPERTIES = {"fat": {0, 1, 2, 3}, "debug": {9}, "+local": {0}}
 
