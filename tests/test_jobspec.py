@@ -13,7 +13,7 @@ from fluxpool import (
     ResourceRequest,
 )
 
-from specdata import POLICIES, core, fixture, gpu, nodes, slots, spec
+from specdata import POLICIES, core, fixture, gpu, nodes, slots, snapshot, spec
 
 
 def wf(name="GRID"):
@@ -35,16 +35,6 @@ def minmax(count):
 
 def values(count):
     return None if count._values is None else list(count._values)
-
-
-def snapshot(pool):
-    return (
-        json.dumps(pool.to_dict()),
-        pool.copy_allocated().dumps(),
-        pool.copy_down().dumps(),
-        list(pool.job_end_times()),
-        pool.generation,
-    )
 
 
 def alloc_dumps(pool, jobspec, jobid=1):

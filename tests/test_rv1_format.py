@@ -8,17 +8,7 @@ import pytest
 
 from fluxpool import InfeasibleRequest, ResourcePool, Rv1Pool
 
-from specdata import ALL_FIXTURES, GRID, R, fixture, slots, spec
-
-
-def snapshot(pool):
-    return (
-        json.dumps(pool.to_dict()),
-        pool.copy_allocated().dumps(),
-        pool.copy_down().dumps(),
-        list(pool.job_end_times()),
-        pool.generation,
-    )
+from specdata import ALL_FIXTURES, GRID, R, fixture, slots, snapshot, spec
 
 
 # ---------------------------------------------------------------- case 14, 15

@@ -18,6 +18,7 @@ from fluxpool import InfeasibleRequest, InsufficientResources, ResourcePool
 # tests/ holds the SPEC fixtures; the fuzz runner starts with only tests/fuzz on the path.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from specdata import MIX  # noqa: E402
+from specdata import snapshot as shared_snapshot  # noqa: E402
 
 __all__ = [
     "FuzzFailure", "BAD_INPUT", "ALLOC_ERRORS", "POLICIES", "check", "check_message",
@@ -92,15 +93,9 @@ def same_json(a, b):
 
 
 def snapshot(pool):
-    """Everything a failed call must leave unchanged (SPEC §10)."""
-    return (
-        json.dumps(pool.to_dict()),
-        pool.copy_allocated().dumps(),
-        pool.copy_down().dumps(),
-        repr(pool.job_end_times()),
-        pool.generation,
-        pool.expiration,
-    )
+    """Everything a failed call must leave unchanged (SPEC §10): the shared
+    fixture snapshot plus the pool's expiration."""
+    return shared_snapshot(pool) + (pool.expiration,)
 
 
 MIX_R = MIX  # the SPEC fixture, shared with the unit tests
