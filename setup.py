@@ -19,7 +19,7 @@ extension = Extension(
     "fluxpool._rv1core",
     ["src/_rv1core.pyx"],
     include_dirs=["src"],
-    depends=["src/bitops.h"],
+    depends=["src/bitops.h", *map(str, Path("src").glob("core_*.pxi"))],
     define_macros=[("FLUXPOOL_VERSION", f'"{VERSION}"')],
     extra_compile_args=compile_args,
 )

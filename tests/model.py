@@ -159,11 +159,14 @@ class Node:
 class Job:
     """A job record: its end time and what it holds, ``{rank: (cores, gpus)}``."""
 
-    def __init__(self, end_time, held, approximate=False):
+    def __init__(self, end_time, held, approximate=False, earliest=None):
         self.end_time = end_time
         self.held = {r: (set(c), set(g)) for r, (c, g) in held.items()}
-        # True while end_time came from time.time() + duration (compare loosely).
+        # True while end_time came from time.time() + duration: the pool's own
+        # end time then lies in [earliest, end_time] (clock read before the
+        # pool's alloc, and after it, by the model).
         self.approximate = approximate
+        self.earliest = end_time if earliest is None else earliest
 
 
 class ModelPool:
@@ -343,8 +346,9 @@ class ModelPool:
             return None
         return picked, taken
 
-    def alloc(self, jobid, req):
-        """Returns ``(placement, slots)``; raises Insufficient / Infeasible / ValueError."""
+    def alloc(self, jobid, req, clock_before=None):
+        """Returns ``(placement, slots)``; raises Insufficient / Infeasible / ValueError.
+        ``clock_before``: ``time.time()`` read before the real pool's alloc."""
         self._check_discrete(req)
         allowed = self._allowed(req.constraint)
         chosen = self._select(req, self._candidates(req, allowed))
@@ -355,15 +359,18 @@ class ModelPool:
         for r, (cores, gpus) in picked.items():
             self.nodes[r].alloc_cores |= cores
             self.nodes[r].alloc_gpus |= gpus
+        earliest = None
         if req.duration > 0:
             end, approximate = time.time() + req.duration, True
+            if clock_before is not None:
+                earliest = clock_before + req.duration
         elif self.expiration > 0:
             end, approximate = self.expiration, False
         else:
             end, approximate = 0.0, False
         if jobid in self.jobs:
             self.clean = False  # M11: the earlier allocation stays allocated, unrecorded
-        self.jobs[jobid] = Job(end, picked, approximate)  # a replaced key keeps its place
+        self.jobs[jobid] = Job(end, picked, approximate, earliest)  # a replaced key keeps its place
         self.generation += 1
         return picked, nslots
 

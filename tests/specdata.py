@@ -150,3 +150,32 @@ def snapshot(pool):
         list(pool.job_end_times()),
         pool.generation,
     )
+
+
+MiB = 1024 * 1024
+
+
+def traced_peak(call):
+    """Run ``call()`` under tracemalloc and return ``(outcome, peak_bytes)``.
+
+    ``outcome`` is the call's result, or the exception it raised. The compiled
+    core allocates through Python's raw allocator, so its buffers count too:
+    a peak of a few MiB proves a refusal came before anything large was built,
+    on any machine at any load (no test here measures time).
+    """
+    import tracemalloc
+
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        try:
+            outcome = call()
+        except Exception as exc:  # returned for the caller to check
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()

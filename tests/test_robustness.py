@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tracemalloc
 
 import pytest
@@ -24,7 +23,7 @@ import fluxpool
 from fluxpool import ResourceCount, ResourcePool, ResourceRequest, hostlist, idset
 from fluxpool import jobspec as jobspec_module
 
-from specdata import R, fixture, slots, spec
+from specdata import R, fixture, slots, spec, traced_peak
 
 MiB = 1024 * 1024
 MAX_ID = 2**31 - 1
@@ -132,18 +131,16 @@ def test_largest_core_and_gpu_id():
 
 
 def test_most_ranks_in_one_pool():
-    """4,194,304 ranks (of one core) are accepted, quickly; one more is refused
-    before the ranks are laid out."""
-    start = time.perf_counter()
-    pool = ResourcePool(R([(f"0-{MAX_RANKS - 1}", "0")]))
+    """4,194,304 ranks (of one core) are accepted in bounded memory; one more is
+    refused before the ranks are laid out."""
+    pool, peak = traced_peak(lambda: ResourcePool(R([(f"0-{MAX_RANKS - 1}", "0")])))
     assert pool.nnodes() == MAX_RANKS
+    assert peak < 128 * MAX_RANKS, peak  # under 128 bytes a rank while building
     del pool
-    assert time.perf_counter() - start < 10
-    start = time.perf_counter()
-    refused_naming_bound(lambda: ResourcePool(R([(f"0-{MAX_RANKS}", "0")])))
-    refused_naming_bound(lambda: ResourcePool(R([(f"0-{MAX_RANKS - 1}", "0"),
-                                                 (f"{MAX_RANKS}", "0")])))
-    assert time.perf_counter() - start < 2
+    for ranks in ([(f"0-{MAX_RANKS}", "0")],
+                  [(f"0-{MAX_RANKS - 1}", "0"), (f"{MAX_RANKS}", "0")]):
+        error, peak = traced_peak(lambda: refused_naming_bound(lambda: ResourcePool(R(ranks))))
+        assert peak < MiB, peak
 
 
 def test_longest_idset_text():
@@ -153,9 +150,8 @@ def test_longest_idset_text():
     assert len(idset.decode(text)) > 1_000_000
     longer = text + "0"  # one more character (a bigger last id)
     assert len(longer) == MAX_TEXT + 1
-    start = time.perf_counter()
-    refused_naming_bound(lambda: idset.decode(longer))
-    assert time.perf_counter() - start < 1
+    error, peak = traced_peak(lambda: refused_naming_bound(lambda: idset.decode(longer)))
+    assert peak < MiB, peak
 
 
 def test_longest_hostlist_text():
@@ -168,43 +164,46 @@ def test_longest_hostlist_text():
 
 def test_hostlist_range_and_total_hosts():
     """A bracket range of 1,048,576 hosts and a hostlist of 4,194,304 hosts are
-    accepted (R keeps them unexpanded); one host more is refused, quickly."""
+    accepted (R keeps them unexpanded); one host more is refused before any
+    name is built."""
     one_range = f"n[0-{MAX_RANGE - 1}]"
     four = ",".join(f"{p}[0-{MAX_RANGE - 1}]" for p in "abcd")
     pool = ResourcePool(R([("0-1", "0")], nodelist=[one_range]))
     assert pool.to_dict()["execution"]["nodelist"] == ["n[0-1]"]
     pool = ResourcePool(R([("0-1", "0")], nodelist=[four]))
     assert pool.to_dict()["execution"]["nodelist"] == ["a[0-1]"]
-    start = time.perf_counter()
-    refused_naming_bound(lambda: hostlist.expand(f"n[0-{MAX_RANGE}]"))
-    refused_naming_bound(lambda: hostlist.expand(four + ",e[0-1]"))
-    refused_naming_bound(lambda: ResourcePool(R([("0", "0")], nodelist=[four + ",e[0-1]"])))
-    assert time.perf_counter() - start < 2
+    for call in (lambda: hostlist.expand(f"n[0-{MAX_RANGE}]"),
+                 lambda: hostlist.expand(four + ",e[0-1]"),
+                 lambda: ResourcePool(R([("0", "0")], nodelist=[four + ",e[0-1]"]))):
+        error, peak = traced_peak(lambda: refused_naming_bound(call))
+        assert peak < MiB, peak
 
 
 def test_hostlist_literal_hosts_count_toward_the_bound():
     """Hosts written without brackets count toward the 4,194,304-host bound
     too, and the refusal comes before any name is built."""
     four = ",".join(f"{p}[0-{MAX_RANGE - 1}]" for p in "abcd")
-    start = time.perf_counter()
-    refused_naming_bound(lambda: hostlist.expand(four + ",e0"))
-    refused_naming_bound(lambda: hostlist.expand("a," * (MAX_HOSTS + 1)))
-    refused_naming_bound(lambda: ResourcePool(R([("0", "0")], nodelist=[four + ",e0"])))
-    assert time.perf_counter() - start < 2
+    literal = "a," * (MAX_HOSTS + 1)
+    for call in (lambda: hostlist.expand(four + ",e0"),
+                 lambda: hostlist.expand(literal),
+                 lambda: ResourcePool(R([("0", "0")], nodelist=[four + ",e0"]))):
+        error, peak = traced_peak(lambda: refused_naming_bound(call))
+        # 4 Mi names would take hundreds of MiB; the text itself is only scanned
+        assert peak < 4 * MiB, peak
 
 
 def test_deepest_jobspec_nesting():
     """100 levels of ``with`` parse; 101 are refused with "depth", and so are
-    100,000 (never a RecursionError), quickly."""
+    100,000 (never a RecursionError), before the walk goes deeper."""
     pool = ResourcePool(fixture("GRID"))
     request = pool.parse_resource_request(spec(nested_vertices(MAX_DEPTH - 1)))
     assert request.nslots == 1
     for levels in (MAX_DEPTH, 100_000):
         deep = spec(nested_vertices(levels))
-        start = time.perf_counter()
-        error = refused_naming_bound(lambda: pool.parse_resource_request(deep))
+        (error, peak) = traced_peak(
+            lambda: refused_naming_bound(lambda: pool.parse_resource_request(deep)))
         assert "depth" in str(error)
-        assert time.perf_counter() - start < 2
+        assert peak < MiB, peak
 
 
 def nested_constraint(levels):
@@ -217,17 +216,16 @@ def nested_constraint(levels):
 def test_deepest_constraint_nesting():
     """100 levels of and/or/not are accepted; 101 are refused with "depth", and
     so are 100,000 (never a RecursionError), by parsing and by alloc of a
-    hand-built request, quickly."""
+    hand-built request, before the walk goes deeper."""
     pool = ResourcePool(fixture("MIX"))
     ok = pool.parse_resource_request(spec(slots(1), constraint=nested_constraint(MAX_DEPTH)))
     assert pool.alloc(1, ok).dumps() in ("rank0/core0", "rank1/core0")
     for levels in (MAX_DEPTH + 1, 100_000):
         deep = nested_constraint(levels)
-        start = time.perf_counter()
-        error = refused_naming_bound(
-            lambda: pool.parse_resource_request(spec(slots(1), constraint=deep)))
+        error, peak = traced_peak(lambda: refused_naming_bound(
+            lambda: pool.parse_resource_request(spec(slots(1), constraint=deep))))
         assert "depth" in str(error)
-        assert time.perf_counter() - start < 2
+        assert peak < MiB, peak
     hand = ResourceRequest(None, ResourceCount(1, 1), 1, 0, 0.0,
                            nested_constraint(MAX_DEPTH + 1), False)
     refused_naming_bound(lambda: pool.alloc(2, hand))
@@ -239,9 +237,9 @@ def test_most_core_and_gpu_row_memory():
     out; 1,048,576 ranks of 128 cores and 8 GPUs (32 MiB of rows) are fine."""
     per_rank = (MAX_CORE_ID + 1) // 64 * 8 + 8  # core 16383, no GPU: 257 words
     ranks = MAX_ROW_BYTES // per_rank + 1
-    start = time.perf_counter()
-    refused_naming_bound(lambda: ResourcePool(R([(f"0-{ranks - 1}", str(MAX_CORE_ID))])))
-    assert time.perf_counter() - start < 2
+    error, peak = traced_peak(lambda: refused_naming_bound(
+        lambda: ResourcePool(R([(f"0-{ranks - 1}", str(MAX_CORE_ID))]))))
+    assert peak < MiB, peak
     pool = ResourcePool(R([("0-1048575", "0-127", "0-7")]))
     assert pool.count("core") == 128 * 1_048_576
 
@@ -385,21 +383,14 @@ def test_large_topology_refused_before_allocating():
 
 
 def test_hostlist_constraint_is_cheap():
-    """A hostlist constraint naming millions of hosts compiles in little time
-    and memory (the pool has 12 ranks: at most 12 names can match)."""
+    """A hostlist constraint naming millions of hosts compiles in little memory
+    (the pool has 12 ranks: at most 12 names can match)."""
     pool = ResourcePool(fixture("MIX"))
     big = {"hostlist": [f"{p}[0-{MAX_RANGE - 1}]" for p in "abc"] + ["node7"]}
     request = pool.parse_resource_request(spec(slots(1), constraint=big))
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        result = pool.alloc(1, request)
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = traced_peak(lambda: pool.alloc(1, request))
     assert result.dumps() == "rank7/core0"
-    assert peak < 16 * MiB and elapsed < 1, (peak, elapsed)
+    assert peak < 16 * MiB, peak
 
 
 # ------------------------------------------------ exceptions and their messages
@@ -586,19 +577,19 @@ def test_power_count_with_a_huge_operand_is_cheap():
     in little memory: {8} for min 8, max 8, operand 2^31 - 1 (or a refusal)."""
     code = OUTCOME + (
         "result = {}\n"
-        "import time\n"
-        "start = time.perf_counter()\n"
         "spec = {'min': 8, 'max': 8, 'operator': '^', 'operand': 2147483647}\n"
         "result['error'] = outcome(lambda: ResourceCount.from_count_spec(spec))\n"
         "result['string'] = outcome(lambda: ResourceCount.from_count_spec('8-8:2147483647:^'))\n"
-        "result['seconds'] = time.perf_counter() - start\n")
+    )
+    # The address-space limit is what catches an expansion; the child's timeout
+    # only ends a hang (it is far beyond any machine's time for this call).
     try:
-        result = child_python(code, address_space_mb=1024, timeout=30)
+        result = child_python(code, address_space_mb=1024, timeout=600)
     except subprocess.TimeoutExpired:
-        pytest.fail("ResourceCount.from_count_spec ran for more than 30 s")
+        pytest.fail("ResourceCount.from_count_spec did not return (hang)")
     for key in ("error", "string"):
         assert result[key][0] in (None, "ValueError"), result
-    assert result["seconds"] < 1 and result["rss_growth_mb"] < 16, result
+    assert result["rss_growth_mb"] < 16, result
 
 
 @pytest.mark.parametrize("nodelist", [["n[0-1048575]", "n[1048576-1048577]"], ["x"]],

@@ -26,6 +26,8 @@ Segment = Tuple[str, int, int, int, str]
 # final newline).
 _TRAILING_DIGITS = re.compile(r"(.*?)([0-9]+)", re.S)
 _ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_BRACKET_BODY = re.compile(r"\[[^\]]*\]")
+_TOKEN = re.compile(r"[^, \t]+")
 
 
 def _error(text: str, why: str) -> ValueError:
@@ -60,6 +62,13 @@ def _segments(text: str) -> List[Segment]:
         raise TypeError(f"hostlist must be a string, got {type(text).__name__}")
     if len(text) > MAX_TEXT:
         raise ValueError(f"hostlist of {len(text)} characters exceeds the maximum of {MAX_TEXT}")
+    if len(text) > 2 * MAX_HOSTS:
+        # Each token names at least one host: count them, holding nothing per
+        # token, and refuse before a segment is made for any of them.
+        bare = _BRACKET_BODY.sub("", text) if "[" in text else text
+        ntokens = sum(1 for _ in _TOKEN.finditer(bare))
+        if ntokens > MAX_HOSTS:
+            raise _error(text, f"more than {MAX_HOSTS} hosts")
     out: List[Segment] = []
     total = 0
     for token in _tokens(text):
