@@ -246,7 +246,7 @@ class NameTable:
     rank of ``ranks``; a rank with no name (short nodelist, or no nodelist) is
     ``rank<N>``. Names are computed on demand from the bracket segments."""
 
-    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name")
+    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name", "host_count")
 
     def __init__(self, segments: Sequence[Segment], ranks: IdRanges) -> None:
         self._ranks = ranks
@@ -263,6 +263,7 @@ class NameTable:
         for seg in self._segs:
             self._seg_cum.append(count)
             count += _segment_size(seg)
+        self.host_count = count  # hosts the nodelist names (may differ from len(ranks))
         self._by_name: Optional[Dict[str, List[int]]] = None
 
     @classmethod

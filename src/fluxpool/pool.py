@@ -45,8 +45,10 @@ class ResourcePool:
             version = arg.get("version", version)
         elif arg is not None:
             raise TypeError(f"ResourcePool cannot be instantiated from {type(arg)}")
-        implementation = (_IMPLEMENTATIONS.get(version)
-                          if type(version) is int else None)
+        # flux-core looks the version up in a dict, so 1.0 selects version 1 too.
+        if type(version) is float and version.is_integer():
+            version = int(version)
+        implementation = _IMPLEMENTATIONS.get(version) if type(version) is int else None
         if implementation is None:
             raise ValueError(f"R version {version} not supported by ResourcePool")
         self.impl = implementation(arg, log=log, **kwargs)
@@ -76,6 +78,11 @@ class ResourcePool:
     def policy(self) -> str:
         """The placement policy."""
         return self.impl.policy
+
+    @property
+    def strict(self) -> bool:
+        """True when the pool runs in strict mode (SPEC §15)."""
+        return self.impl.strict
 
     @property
     def expiration(self) -> float:
