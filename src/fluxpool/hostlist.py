@@ -315,7 +315,7 @@ class NameTable:
         ranks: The pool's ranks, ascending.
     """
 
-    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name")
+    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name", "host_count")
 
     def __init__(self, segments: Sequence[Segment], ranks: IdRanges) -> None:
         self._ranks = ranks
@@ -332,6 +332,7 @@ class NameTable:
         for seg in self._segs:
             self._seg_cum.append(count)
             count += _segment_size(seg)
+        self.host_count = count  # hosts the nodelist names (may differ from len(ranks))
         self._by_name: Optional[Dict[str, List[int]]] = None
 
     @classmethod

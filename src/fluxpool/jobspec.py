@@ -26,13 +26,18 @@ def _check_count(value: int, what: str) -> int:
 
 
 def _int_field(spec: Mapping, key: str, default: Any) -> Any:
-    """An integer field of an RFC 14 count dict (a bool counts as 0 or 1). Only
+    """An integer field of an RFC 14 count dict, read as flux-core reads it,
+    with ``int()``: a bool counts as 0 or 1, ``2.0`` and ``"2"`` as 2. Only
     ``max`` may be null (unbounded); absent fields take ``default``."""
     value = spec.get(key, default)
     if value is None and key == "max":
         return None
     if not isinstance(value, int):
-        raise ValueError(f"RFC 14 count: {key} must be an integer, got {value!r}")
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(
+                f"RFC 14 count: {key} must be an integer, got {value!r}") from None
     return _check_count(int(value), key)
 
 
@@ -309,11 +314,16 @@ class ResourceRequest:
         return self.nslots * self.gpu_per_slot
 
     @classmethod
-    def from_jobspec(cls, jobspec: Mapping) -> "ResourceRequest":
+    def from_jobspec(cls, jobspec: Mapping, strict: bool = False) -> "ResourceRequest":
         """Parse a jobspec dict (RFC 14/25) into a request; the dict is not changed.
 
         Raises ``ValueError`` (or ``TypeError``/``KeyError``) with a message for
         anything it cannot use, including a malformed constraint (F3).
+
+        ``strict`` (SPEC §15) also refuses counts RFC 14 does not allow, which
+        flux-core's pool reads leniently (a list, float, bool or null count as
+        1; a dict without ``min``; non-integer dict fields), and applies RFC 31
+        to the constraint (see ``constraint.validate``).
         """
         if not isinstance(jobspec, Mapping):
             raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
@@ -322,6 +332,8 @@ class ResourceRequest:
             raise ValueError("jobspec has no resources")
         walk = _Walk()
         walk.visit(resources, 1, 0)
+        if strict:
+            _check_strict_counts(resources)
 
         attributes = jobspec.get("attributes", {})
         if not isinstance(attributes, Mapping):
@@ -347,7 +359,7 @@ class ResourceRequest:
         duration = _duration(system.get("duration"))
         constraint = system.get("constraints") or None
         if constraint is not None:
-            _constraint.validate(constraint)
+            _constraint.validate(constraint, strict)
         return cls(
             node_count,
             slot_count,
@@ -361,12 +373,40 @@ class ResourceRequest:
 
 
 def _duration(value: Any) -> float:
+    # flux-core reads the duration with float(): True is 1 s, "60" is 60 s.
     if not value:
         return 0.0
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+    if isinstance(value, (int, float, str)):
         try:
             return float(value)
         except (ValueError, OverflowError):
             pass
     raise ValueError(f"jobspec duration must be a number, got {value!r}")
 
+
+
+def _check_strict_counts(vertices: list) -> None:
+    """Refuse, in strict mode, every count RFC 14 does not allow (SPEC §15).
+
+    Runs after the ordinary walk, which has checked the nesting depth and the
+    vertex types and has refused counts below 1 and ``max`` below ``min``.
+    """
+    stack = [vertices]
+    while stack:
+        for vertex in stack.pop():
+            count = vertex.get("count", 1)
+            where = f"jobspec {vertex.get('type', '')!s} count"
+            if isinstance(count, bool) or not isinstance(count, (int, str, Mapping)):
+                raise ValueError(f"{where} must be an integer or an RFC 14 range, got {count!r}")
+            if isinstance(count, Mapping):
+                if "min" not in count:
+                    raise ValueError(f"{where} {dict(count)!r} has no 'min'")
+                for key in ("min", "max", "operand"):
+                    value = count.get(key)
+                    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                        raise ValueError(f"{where}: {key} must be an integer, got {value!r}")
+                if count.get("operator", "+") not in ("+", "*", "^"):
+                    raise ValueError(f"{where}: unknown operator {count['operator']!r}")
+            children = vertex.get("with")
+            if children:
+                stack.append(children)

@@ -42,16 +42,19 @@ class ResourcePool:
             flux-core's pool. Copies never log.
         **kwargs: Passed to the implementation: ``policy`` is ``"first-fit"``
             (default), ``"worst-fit"`` (flux-core's placement) or ``"best-fit"``;
-            unknown names are accepted and ignored (flux-core's schedulers forward
-            their ``pool_kwargs``).
+            ``strict=True`` selects strict mode (see :attr:`strict`); unknown names
+            are accepted and ignored (flux-core's schedulers forward their
+            ``pool_kwargs``).
 
     Raises:
         TypeError: ``arg`` is not ``None``, ``str``, a ``Mapping`` or an ``Rv1Pool``
             (``"ResourcePool cannot be instantiated from <type>"``), or JSON text that
             is not an object.
-        ValueError: Malformed JSON; a version other than 1 (``"R version <v> not
-            supported by ResourcePool"``); an unknown ``policy``; malformed R content
-            (bad idsets or hostlists, a rank listed twice, a bound exceeded).
+        ValueError: Malformed JSON; a version other than 1 (``1.0`` counts as 1, as
+            in flux-core; otherwise ``"R version <v> not supported by
+            ResourcePool"``); an unknown ``policy``; malformed R content (bad idsets
+            or hostlists, a rank listed twice, a bound exceeded; in strict mode also
+            what Flux's C code refuses).
         KeyError: R without ``version``, or an ``R_lite`` entry without ``rank``
             (flux-core raises ``KeyError`` there too).
 
@@ -79,8 +82,10 @@ class ResourcePool:
             version = arg.get("version", version)
         elif arg is not None:
             raise TypeError(f"ResourcePool cannot be instantiated from {type(arg)}")
-        implementation = (_IMPLEMENTATIONS.get(version)
-                          if type(version) is int else None)
+        # flux-core looks the version up in a dict, so 1.0 selects version 1 too.
+        if type(version) is float and version.is_integer():
+            version = int(version)
+        implementation = _IMPLEMENTATIONS.get(version) if type(version) is int else None
         if implementation is None:
             raise ValueError(f"R version {version} not supported by ResourcePool")
         self.impl = implementation(arg, log=log, **kwargs)
@@ -116,6 +121,14 @@ class ResourcePool:
     def policy(self) -> str:
         """The placement policy: ``"first-fit"``, ``"worst-fit"`` or ``"best-fit"``."""
         return self.impl.policy
+
+    @property
+    def strict(self) -> bool:
+        """True when the pool runs in strict mode (``strict=True``): input that Flux's
+        own C code refuses, and flux-core's lenient job handling (a reused jobid, a
+        free of an unknown job, a partial free of part of a rank, an overlapping
+        register_alloc), are ``ValueError``s."""
+        return self.impl.strict
 
     @property
     def expiration(self) -> float:

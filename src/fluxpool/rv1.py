@@ -11,8 +11,8 @@ import json
 import syslog
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from . import constraint as _constraint
 from . import rformat
@@ -75,36 +75,134 @@ def _ints_repr(ranks: IdRanges, brackets: str) -> str:
     return brackets[0] + ", ".join(str(r) for r in ranks) + brackets[1]
 
 
+# What alloc() and check_feasibility() read of a request (flux-core's shape).
+_REQUEST_FIELDS = ("node_count", "slot_count", "slot_size", "gpu_per_slot", "duration",
+                   "constraint", "exclusive", "nnodes", "nnodes_max", "nslots", "nslots_max")
+
+
+def _check_request(request: Any, method: str) -> None:
+    """``TypeError`` unless ``request`` looks like a parsed request."""
+    if isinstance(request, ResourceRequest):
+        return
+    if isinstance(request, (Mapping, str)) or any(
+            not hasattr(request, field) for field in _REQUEST_FIELDS):
+        raise TypeError(
+            f"{method} takes a request from parse_resource_request(jobspec), not a "
+            f"{type(request).__name__}; parse the jobspec first"
+        )
+
+
+def _check_jobid(jobid: Any) -> None:
+    """``TypeError`` unless ``jobid`` can key the job table."""
+    try:
+        hash(jobid)
+    except TypeError:
+        raise TypeError(f"jobid must be hashable (an int), got {type(jobid).__name__}") from None
+
+
+def _float(value: Any, what: str) -> float:
+    """``float(value)`` as flux-core stores times (SPEC M23), with a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{what} must be a number (seconds since the epoch), got {value!r}")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"{what} must be a number (seconds since the epoch), got {value!r}") from None
+
+
+class CandidateInfo(Mapping):
+    """What flux-core's subclass hooks read of a candidate rank (SPEC §16): a
+    read-only mapping with ``"hostname"``, ``"cores"``, ``"gpus"`` (frozensets
+    of ids), ``"up"`` (always True for a candidate), ``"allocated_cores"`` and
+    ``"allocated_gpus"``. Values are computed when read."""
+
+    __slots__ = ("_pool", "_rank", "_pos", "_free_cores", "_free_gpus")
+    _KEYS = ("hostname", "cores", "gpus", "up", "allocated_cores", "allocated_gpus")
+
+    def __init__(self, pool: "Rv1Pool", rank: int, pos: int,
+                 free_cores: FrozenSet[int], free_gpus: FrozenSet[int]) -> None:
+        self._pool = pool
+        self._rank = rank
+        self._pos = pos
+        self._free_cores = free_cores
+        self._free_gpus = free_gpus
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "hostname":
+            return self._pool._names.name(self._rank)
+        if key == "up":
+            return True
+        if key in ("cores", "gpus", "allocated_cores", "allocated_gpus"):
+            cores, gpus = self._pool._core.topo.ids_at(self._pos)
+            if key == "cores":
+                return cores
+            if key == "gpus":
+                return gpus
+            return (cores - self._free_cores) if key == "allocated_cores" else (
+                gpus - self._free_gpus)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+    def __repr__(self) -> str:
+        return f"CandidateInfo(rank={self._rank})"
+
+
+_HOOKS = ("_sort_candidates", "_select_resources")
+
+
 class Rv1Pool:
     """A pool of ranks with cores and GPUs, built from R version 1.
 
     ``R`` is None (empty), R JSON text or a dict; ``policy`` chooses placement:
     ``"first-fit"`` (default), ``"worst-fit"`` (flux-core's placement) or
-    ``"best-fit"``. Unknown keyword arguments are ignored, as flux's schedulers
-    forward their ``pool_kwargs``. ``log(level, message)`` is called after
-    allocs, frees and hellos when given.
+    ``"best-fit"``. ``strict=True`` refuses, with a ``ValueError``, what Flux's
+    C code refuses and what flux-core's pool accepts only for compatibility
+    (SPEC §15); the default matches flux-core. Unknown keyword arguments are
+    ignored, as flux's schedulers forward their ``pool_kwargs``.
+    ``log(level, message)`` is called after allocs, frees and hellos when given.
+
+    Subclasses may override flux-core's hooks ``_sort_candidates``,
+    ``_select_resources``, ``_check_feasibility``, ``parse_resource_request``
+    and ``_init_from_state`` with flux-core's argument and return shapes (SPEC
+    §16); a class that overrides none places through the compiled core only.
     """
 
     version = 1
-    known_options = frozenset({"policy"})
+    known_options = frozenset({"policy", "strict"})
     InsufficientResources = InsufficientResources
     InfeasibleRequest = InfeasibleRequest
+    #: True when a subclass overrides ``_sort_candidates`` or ``_select_resources``:
+    #: then ``alloc`` builds flux-core's candidate list and calls them.
+    _hooked_placement = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._hooked_placement = any(
+            getattr(cls, name) is not getattr(Rv1Pool, name) for name in _HOOKS)
 
     def __init__(self, R: Any = None, log: Optional[Logger] = None,
-                 policy: str = "first-fit", **kwargs: Any) -> None:
+                 policy: str = "first-fit", strict: bool = False, **kwargs: Any) -> None:
         if policy not in POLICIES:
             raise ValueError(
                 f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}"
             )
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be True or False, got {strict!r}")
         if R is None:
             parts = rformat.parse({"version": 1})
         elif isinstance(R, str):
             decoded = rformat.parse_text(R)
             if not isinstance(decoded, Mapping):
                 raise TypeError(f"R must be a JSON object, got {type(decoded).__name__}")
-            parts = rformat.parse(decoded)
+            parts = rformat.parse(decoded, strict)
         elif isinstance(R, Mapping):
-            parts = rformat.parse(R)
+            parts = rformat.parse(R, strict)
         else:
             raise TypeError(f"Rv1Pool cannot be instantiated from {type(R)}")
         self._core = RankPool(parts.topo)
@@ -118,6 +216,7 @@ class Rv1Pool:
         self._jobs: Dict[Any, JobRecord] = {}
         self.generation = 0
         self.policy = policy
+        self.strict = strict
         self.log = log
 
     def _init_from_state(self, source: "Rv1Pool") -> None:
@@ -138,6 +237,7 @@ class Rv1Pool:
         new._jobs = {}
         new.generation = 0
         new.policy = self.policy
+        new.strict = self.strict
         new.log = None
         new._init_from_state(self)
         return new
@@ -150,8 +250,10 @@ class Rv1Pool:
     # -- requests ---------------------------------------------------------
 
     def parse_resource_request(self, jobspec: Mapping) -> ResourceRequest:
-        """Parse a jobspec into a request (SPEC §3.2); the jobspec is not changed."""
-        return ResourceRequest.from_jobspec(jobspec)
+        """Parse a jobspec into a request (SPEC §3.2); the jobspec is not changed.
+        In strict mode RFC 14 counts and RFC 31 constraints are checked to the
+        letter (SPEC §15). A subclass may override it (SPEC §16)."""
+        return ResourceRequest.from_jobspec(jobspec, self.strict)
 
     def _mask(self, request: Any) -> Optional[RankMask]:
         """The compiled constraint of ``request`` for this pool (None: no constraint)."""
@@ -166,15 +268,17 @@ class Rv1Pool:
             key = expr
         else:
             try:
-                key = json.dumps(expr, sort_keys=True)
+                key = json.dumps(expr, sort_keys=True, default=list)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"constraint is not JSON: {exc}") from None
             except RecursionError:
                 raise ValueError("constraint is nested too deeply") from None
-        cache = topo.cache.setdefault("constraints", OrderedDict())
+        cache = topo.cache.setdefault(
+            "strict constraints" if self.strict else "constraints", OrderedDict())
         mask = cache.get(key)
         if mask is None:
-            mask = _constraint.compile_mask(expr, topo, self._names, self._properties)
+            mask = _constraint.compile_mask(expr, topo, self._names, self._properties,
+                                            self.strict)
             cache[key] = mask
             if len(cache) > _CONSTRAINT_CACHE:
                 cache.popitem(last=False)
@@ -184,8 +288,20 @@ class Rv1Pool:
 
     def check_feasibility(self, request: Any) -> None:
         """Raise ``InfeasibleRequest`` if the request can never fit this pool's
-        total capacity (all ranks, up or down, ignoring allocations)."""
+        total capacity (all ranks, up or down, ignoring allocations).
+
+        ``request`` comes from ``parse_resource_request`` (``TypeError``
+        otherwise); a malformed constraint is a ``ValueError`` (SPEC F3). The
+        capacity rule is ``_check_feasibility``, which subclasses may extend."""
+        _check_request(request, "check_feasibility")
         _discrete_check(request)
+        self._mask(request)
+        self._check_feasibility(request)
+
+    def _check_feasibility(self, request: Any) -> None:
+        """flux-core's hook (SPEC §16): raise ``InfeasibleRequest`` when
+        ``request`` can structurally never fit this pool. Called by
+        ``check_feasibility`` and whenever an allocation finds too little."""
         self._feasibility(request, self._mask(request))
 
     def _feasibility(self, request: Any, mask: Optional[RankMask]) -> None:
@@ -231,9 +347,23 @@ class Rv1Pool:
 
     def alloc(self, jobid: Any, request: Any) -> "Rv1Pool":
         """Allocate ``request`` for ``jobid`` and return the allocated resources
-        as a new pool (SPEC §5). Raises ``InsufficientResources`` (not now),
-        ``InfeasibleRequest`` (never) or ``ValueError`` (malformed request);
-        the pool is unchanged when it raises."""
+        as a new pool (SPEC §5).
+
+        ``request`` comes from ``parse_resource_request`` (a jobspec dict is a
+        ``TypeError``); ``jobid`` is any hashable, normally the Flux job id.
+        Raises ``InsufficientResources`` (not now), ``InfeasibleRequest``
+        (never), ``ValueError`` (malformed request; in strict mode also a
+        jobid that still holds an allocation, SPEC M11); the pool is unchanged
+        when it raises. The job's end time is ``time.time() + duration``
+        (seconds since the epoch), else the pool's expiration, else 0.0.
+        """
+        _check_request(request, "alloc")
+        _check_jobid(jobid)
+        if self.strict and jobid in self._jobs:
+            raise ValueError(
+                f"alloc: {f58(jobid)}: the job already holds an allocation "
+                f"({rformat.dumps(self._jobs[jobid][1])}); free it first"
+            )
         _discrete_check(request)
         mask = self._mask(request)
         size = _count_arg(request.slot_size, "slot_size", 1)
@@ -241,21 +371,24 @@ class Rv1Pool:
         duration = request.duration
         if isinstance(duration, bool) or not isinstance(duration, (int, float)):
             raise ValueError(f"request duration must be a number, got {duration!r}")
-        placed = self._core.allocate(
-            POLICIES[self.policy],
-            _count_arg(request.nnodes, "nnodes", 0),
-            _max_arg(request.nnodes_max, "nnodes_max"),
-            _count_arg(request.nslots, "nslots", 0),
-            _max_arg(request.nslots_max, "nslots_max"),
-            size,
-            gpus,
-            bool(request.exclusive),
-            mask,
-        )
-        if placed is None:
-            self._feasibility(request, mask)
-            raise InsufficientResources("insufficient resources")
-        topo, nslots = placed
+        if self._hooked_placement:
+            topo, nslots = self._place_with_hooks(request, mask, size, gpus)
+        else:
+            placed = self._core.allocate(
+                POLICIES[self.policy],
+                _count_arg(request.nnodes, "nnodes", 0),
+                _max_arg(request.nnodes_max, "nnodes_max"),
+                _count_arg(request.nslots, "nslots", 0),
+                _max_arg(request.nslots_max, "nslots_max"),
+                size,
+                gpus,
+                bool(request.exclusive),
+                mask,
+            )
+            if placed is None:
+                self._check_feasibility(request)
+                raise InsufficientResources("insufficient resources")
+            topo, nslots = placed
         if duration > 0.0:
             end = time.time() + duration
         elif self._expiration > 0.0:
@@ -278,6 +411,107 @@ class Rv1Pool:
             self.log(syslog.LOG_DEBUG, f"alloc: {f58(jobid)}: {rformat.dumps(topo)}")
         return result
 
+    # -- flux-core's placement hooks (SPEC §16) -----------------------------
+
+    def _place_with_hooks(self, request: Any, mask: Optional[RankMask], size: int,
+                          gpus: int) -> Tuple[Topology, int]:
+        """Place through ``_sort_candidates`` and ``_select_resources`` the way
+        flux-core's ``Rv1Pool.alloc`` does, then occupy what was selected."""
+        exclusive = bool(request.exclusive)
+        candidates = [
+            (rank, CandidateInfo(self, rank, pos, free_cores, free_gpus), free_cores, free_gpus)
+            for rank, pos, free_cores, free_gpus
+            in self._core.candidates(exclusive, size, gpus, mask)
+        ]
+        selected, nslots = self._select_resources(self._sort_candidates(candidates), request)
+        entries = []
+        for rank, cores, gpus_ in selected:
+            entries.append((IdRanges.from_ints([rank]),
+                            IdRanges.from_ints(cores).encode(),
+                            IdRanges.from_ints(gpus_).encode() or None))
+        topo = Topology.from_entries(entries)
+        if len(topo) != len(entries) or not self._core.is_free(topo):
+            raise ValueError(
+                f"{type(self).__name__}._select_resources selected resources that are not "
+                f"free in this pool: {rformat.dumps(topo)}"
+            )
+        self._core.occupy(topo)
+        return topo, nslots
+
+    def _sort_candidates(self, candidates: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
+        """flux-core's hook (SPEC §16): order ``candidates``, a list of
+        ``(rank, info, free_cores, free_gpus)`` in ascending rank order, for
+        selection. The default is this pool's policy: first-fit keeps rank
+        order; worst-fit puts most free cores, then most free GPUs, first
+        (flux-core's default); best-fit puts fewest free cores, then fewest
+        free GPUs, first. Ties keep rank order."""
+        if self.policy == "worst-fit":
+            return sorted(candidates, key=lambda c: (len(c[2]), len(c[3])), reverse=True)
+        if self.policy == "best-fit":
+            return sorted(candidates, key=lambda c: (len(c[2]), len(c[3])))
+        return list(candidates)
+
+    def _select_resources(self, candidates: List[Tuple[Any, ...]],
+                          request: Any) -> Tuple[List[Tuple[int, FrozenSet[int], FrozenSet[int]]], int]:
+        """flux-core's hook (SPEC §16): choose resources from ``candidates``
+        (sorted by ``_sort_candidates``) for ``request``.
+
+        Returns ``(selected, nslots)``: ``selected`` a list of ``(rank,
+        cores, gpus)`` with the cores and GPUs to allocate as sets of ids,
+        ``nslots`` the slot count written into the result's R. When too
+        little is free it calls ``self._check_feasibility(request)`` and then
+        raises ``InsufficientResources``, as flux-core's does. The default
+        takes, in candidate order, the lowest free ids a rank can give:
+        whole free ranks for exclusive requests (of a size that fits, except
+        under worst-fit, SPEC F9), ``nslots / nnodes`` slots per rank for node
+        requests, as many slots as fit for slot requests, up to the maximum.
+        """
+        nnodes, nslots = request.nnodes, request.nslots
+        size, gpus = request.slot_size, request.gpu_per_slot
+        selected: List[Tuple[int, FrozenSet[int], FrozenSet[int]]] = []
+        if nnodes > 0:
+            target = request.nnodes_max
+            per_node = nslots // nnodes
+            sized = not request.exclusive or self.policy != "worst-fit"
+            for rank, info, free_cores, free_gpus in candidates:
+                if target is not None and len(selected) >= target:
+                    break
+                if request.exclusive:
+                    if len(free_cores) < len(info["cores"]):
+                        continue
+                    if sized and (len(free_cores) < per_node * size
+                                  or (gpus > 0 and len(free_gpus) < per_node * gpus)):
+                        continue
+                    selected.append((rank, frozenset(free_cores), frozenset(free_gpus)))
+                    continue
+                need_cores, need_gpus = per_node * size, per_node * gpus
+                if len(free_cores) < need_cores or len(free_gpus) < need_gpus:
+                    continue
+                selected.append((rank, frozenset(sorted(free_cores)[:need_cores]),
+                                 frozenset(sorted(free_gpus)[:need_gpus])))
+            if len(selected) < nnodes:
+                self._check_feasibility(request)
+                raise InsufficientResources("insufficient resources")
+            return selected, per_node * len(selected)
+        target = request.nslots_max
+        taken = 0
+        for rank, info, free_cores, free_gpus in candidates:
+            if target is not None and taken >= target:
+                break
+            fit = len(free_cores) // size
+            if gpus > 0:
+                fit = min(fit, len(free_gpus) // gpus)
+            if target is not None:
+                fit = min(fit, target - taken)
+            if fit > 0:
+                selected.append((rank, frozenset(sorted(free_cores)[:fit * size]),
+                                 frozenset(sorted(free_gpus)[:fit * gpus])))
+                taken += fit
+        if taken < nslots:
+            self._check_feasibility(request)
+            raise InsufficientResources("insufficient resources")
+        return selected, taken
+
     # -- jobs -------------------------------------------------------------
 
     def _allocation_of(self, R: Any) -> Tuple[Topology, float]:
@@ -289,7 +523,14 @@ class Rv1Pool:
         if isinstance(R, ResourceSet):
             return R.topology, R.expiration
         if isinstance(R, str):
-            R = rformat.parse_text(R)
+            try:
+                R = rformat.parse_text(R)
+            except ValueError as exc:
+                hint = (" (that is dumps() output, a summary: pass the R itself, e.g. "
+                        "alloc_result.to_dict())" if R.lstrip().startswith("rank") else "")
+                raise ValueError(
+                    f"R text is not JSON: {exc}{hint}; free() and register_alloc() take R "
+                    "as a dict, JSON text, or a pool") from None
         elif not isinstance(R, Mapping):
             to_dict = getattr(R, "to_dict", None)
             if not callable(to_dict):
@@ -301,9 +542,26 @@ class Rv1Pool:
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
         """Release a job's resources (SPEC §7): all of them (no ``R``, or
-        ``final``), or the ranks of ``R`` (a partial free)."""
+        ``final``), or the ranks of ``R`` (a partial free).
+
+        ``R`` is a dict, R JSON text, a pool, a view, or anything with
+        ``to_dict()`` (SPEC F5). ``ValueError`` when ``R`` names ranks the job
+        does not hold, when a final ``R`` differs from the job's allocation,
+        and, in strict mode, when the job is unknown (SPEC M12) or ``R`` names
+        cores or GPUs the job does not hold or only part of a rank's (M13).
+        A free of an unknown job without ``R`` does nothing."""
+        _check_jobid(jobid)
         given = None if R is None else self._allocation_of(R)[0]
         record = self._jobs.get(jobid)
+        if self.strict and given is not None:
+            if record is None:
+                raise ValueError(f"free: {f58(jobid)}: no allocation is recorded for this job")
+            if not record[1].rows_match_on(given):
+                raise ValueError(
+                    f"free: {f58(jobid)}: R names cores or GPUs the job does not hold, or "
+                    f"only part of a rank's: got {rformat.dumps(given)}, the job holds "
+                    f"{rformat.dumps(record[1])}"
+                )
         if given is not None and record is not None:
             held = record[1]
             extra = given.ranks_not_in(held)
@@ -336,13 +594,30 @@ class Rv1Pool:
             )
 
     def register_alloc(self, jobid: Any, R: Any) -> None:
-        """Record a running job's allocation on reconnect (the scheduler's hello)."""
+        """Record a running job's allocation on reconnect (the scheduler's hello).
+
+        ``R`` takes the forms ``free`` takes; its expiration becomes the job's
+        end time. ``ValueError`` when ``R`` names ranks the pool lacks and, in
+        strict mode, when the jobid already holds an allocation or ``R``
+        overlaps another job's (SPEC M14)."""
+        _check_jobid(jobid)
         topo, expiration = self._allocation_of(R)
         missing = topo.ranks_not_in(self._core.topo)
         if missing:
             raise ValueError(
                 f"allocation contains ranks not in resource pool: {_ints_repr(missing, '[]')}"
             )
+        if self.strict:
+            if jobid in self._jobs:
+                raise ValueError(
+                    f"hello: {f58(jobid)}: the job already holds an allocation "
+                    f"({rformat.dumps(self._jobs[jobid][1])})"
+                )
+            if not self._core.is_free(topo):
+                raise ValueError(
+                    f"hello: {f58(jobid)}: {rformat.dumps(topo)} overlaps resources "
+                    "already allocated to another job"
+                )
         self._core.occupy(topo)
         self._jobs[jobid] = (expiration, topo)
         self.generation += 1
@@ -350,7 +625,9 @@ class Rv1Pool:
             self.log(syslog.LOG_INFO, f"hello: {f58(jobid)}: {rformat.dumps(topo)}")
 
     def update_expiration(self, jobid: Any, expiration: float) -> None:
-        """Set a recorded job's end time; an unknown job is ignored."""
+        """Set a recorded job's end time (seconds since the epoch); an unknown
+        job is ignored. Counts as a mutation for ``generation``."""
+        _check_jobid(jobid)
         record = self._jobs.get(jobid)
         if record is not None:
             self._jobs[jobid] = (expiration, record[1])
@@ -465,19 +742,22 @@ class Rv1Pool:
 
     @expiration.setter
     def expiration(self, value: float) -> None:
-        self._expiration = value
+        self._expiration = _float(value, "expiration")
 
     def set_expiration(self, expiration: float) -> None:
-        """Set the expiration (does not count as a mutation for ``generation``)."""
-        self._expiration = expiration
+        """Set the expiration, seconds since the epoch, stored as ``float``
+        (SPEC M23); does not count as a mutation for ``generation`` (M18).
+        ``TypeError``/``ValueError`` when it is not a number."""
+        self._expiration = _float(expiration, "expiration")
 
     def get_expiration(self) -> float:
         """The expiration."""
         return self._expiration
 
     def set_starttime(self, starttime: float) -> None:
-        """Set the start time."""
-        self._starttime = starttime
+        """Set the start time, seconds since the epoch, stored as ``float``
+        (SPEC M23). ``TypeError``/``ValueError`` when it is not a number."""
+        self._starttime = _float(starttime, "starttime")
 
     def get_starttime(self) -> float:
         """The start time."""
