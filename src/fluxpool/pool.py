@@ -127,7 +127,7 @@ class ResourcePool:
         """True when the pool runs in strict mode (``strict=True``): input that Flux's
         own C code refuses, and flux-core's lenient job handling (a reused jobid, a
         free of an unknown job, a partial free of part of a rank, an overlapping
-        register_alloc), are ``ValueError``s."""
+        register_alloc), raise ``ValueError``."""
         return self.impl.strict
 
     @property
