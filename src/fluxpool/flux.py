@@ -95,8 +95,8 @@ class FluxRv1Pool(Rv1Pool):
 
     @property
     def name(self) -> str:
-        """``"fluxpool-<version>:Rv1Pool(<policy>)"``: what the scheduler's ready
-        message shows as ``pool-class=`` (``flux dmesg | grep pool-class``)."""
+        """The name the scheduler's ready message shows as ``pool-class=``, e.g.
+        ``"fluxpool-0.1.0:Rv1Pool(worst-fit)"`` (see ``flux dmesg | grep pool-class``)."""
         return f"fluxpool-{__version__}:Rv1Pool({self.policy})"
 
     def alloc(self, jobid: Any, request: Any) -> "FluxRv1Pool":

@@ -346,16 +346,18 @@ class ResourceRequest:
 
     @property
     def nslots(self) -> int:
-        """Minimum total number of slots: ``slot_count.min``, times
-        ``node_count.min`` when there is a node count."""
+        """Minimum total number of slots.
+
+        ``slot_count.min``, times ``node_count.min`` when there is a node count."""
         if self.node_count is None:
             return self.slot_count.min
         return self.slot_count.min * self.node_count.min
 
     @property
     def nslots_max(self) -> Optional[int]:
-        """Maximum total number of slots (``None`` = unbounded): ``slot_count.max``,
-        times ``node_count.max`` when there is a node count."""
+        """Maximum total number of slots (``None`` = unbounded).
+
+        ``slot_count.max``, times ``node_count.max`` when there is a node count."""
         if self.node_count is None:
             return self.slot_count.max
         if self.node_count.max is None or self.slot_count.max is None:
@@ -364,12 +366,12 @@ class ResourceRequest:
 
     @property
     def ncores(self) -> int:
-        """Minimum total cores: ``nslots * slot_size``."""
+        """Minimum total cores, ``nslots * slot_size``."""
         return self.nslots * self.slot_size
 
     @property
     def ngpus(self) -> int:
-        """Minimum total GPUs: ``nslots * gpu_per_slot``."""
+        """Minimum total GPUs, ``nslots * gpu_per_slot``."""
         return self.nslots * self.gpu_per_slot
 
     @classmethod

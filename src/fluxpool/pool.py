@@ -119,15 +119,17 @@ class ResourcePool:
 
     @property
     def policy(self) -> str:
-        """The placement policy: ``"first-fit"``, ``"worst-fit"`` or ``"best-fit"``."""
+        """The placement policy, ``"first-fit"``, ``"worst-fit"`` or ``"best-fit"``."""
         return self.impl.policy
 
     @property
     def strict(self) -> bool:
-        """True when the pool runs in strict mode (``strict=True``): input that Flux's
-        own C code refuses, and flux-core's lenient job handling (a reused jobid, a
-        free of an unknown job, a partial free of part of a rank, an overlapping
-        register_alloc), raise ``ValueError``."""
+        """True when the pool runs in strict mode (``strict=True``).
+
+        In strict mode, input that Flux's own C code refuses, and flux-core's
+        lenient job handling (a reused jobid, a free of an unknown job, a partial
+        free of part of a rank, an overlapping register_alloc), raise
+        ``ValueError``."""
         return self.impl.strict
 
     @property

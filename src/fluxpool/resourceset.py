@@ -120,8 +120,10 @@ class ResourceSet:
 
     @property
     def properties(self) -> str:
-        """The properties as JSON object text, as RFC 20 writes them: property name to
-        idset of ranks, names sorted, empty properties left out (``"{}"`` when none)."""
+        """The properties as JSON object text, as RFC 20 writes them.
+
+        Each property name maps to the idset of its ranks; names sorted, empty
+        properties left out (``"{}"`` when none)."""
         return json.dumps({n: self._properties[n].encode()
                            for n in sorted(self._properties) if self._properties[n]})
 
