@@ -52,6 +52,14 @@ class Block:
         return f"{self.lang or 'plain'}-line{self.line}"
 
 
+def _line_before(lines: List[str], i: int) -> str:
+    """The last non-blank line before line ``i`` ("" when none): where a mark sits."""
+    for j in range(i - 1, -1, -1):
+        if lines[j].strip():
+            return lines[j]
+    return ""
+
+
 def markdown_blocks(path: Path = README) -> List[Block]:
     """Every fenced block of a Markdown file, in order."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -62,14 +70,8 @@ def markdown_blocks(path: Path = README) -> List[Block]:
         if not m:
             i += 1
             continue
-        mark = None
-        j = i - 1
-        while j >= 0 and not lines[j].strip():
-            j -= 1
-        if j >= 0:
-            mm = _MARK.match(lines[j].strip())
-            if mm:
-                mark = (mm.group(1), mm.group(2))
+        mm = _MARK.match(_line_before(lines, i).strip())
+        mark = (mm.group(1), mm.group(2)) if mm else None
         end = i + 1
         while end < len(lines) and lines[end].strip() != "```":
             end += 1
@@ -86,14 +88,8 @@ def rst_blocks(path: Path) -> List[Block]:
         m = _RST_BLOCK.match(line)
         if not m:
             continue
-        mark = None
-        j = i - 1
-        while j >= 0 and not lines[j].strip():
-            j -= 1
-        if j >= 0:
-            mm = _RST_MARK.match(lines[j])
-            if mm:
-                mark = ("not run", mm.group(1))
+        mm = _RST_MARK.match(_line_before(lines, i))
+        mark = ("not run", mm.group(1)) if mm else None
         indent = len(m.group(1))
         body: List[str] = []
         k = i + 1
