@@ -5,6 +5,12 @@ pool class by name::
 
     flux module reload sched-simple pool-class=fluxpool.flux:WorstFitPool
     flux module reload sched-simple pool-class=fluxpool.flux     # pool_class, first-fit
+    flux module reload sched-simple pool-class=fluxpool.flux:StrictWorstFitPool
+
+A site's own subclass of fluxpool's ``Rv1Pool`` (overriding flux-core's hooks,
+SPEC §16) is loaded through ``pool_class_for``: in the site's module,
+``pool_class = fluxpool.flux.pool_class_for(RackPool, policy="worst-fit")``,
+then ``pool-class=site_module``.
 
 Each class here is a subclass of flux-core's own ``flux.resource.ResourcePool``
 (so the scheduler accepts it and flux's wrapper methods apply) whose ``impl`` is
@@ -27,7 +33,7 @@ Nothing else in fluxpool imports it.
 """
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 try:
     from flux.resource.ResourcePool import ResourcePool as _FluxResourcePool
@@ -55,7 +61,11 @@ __all__ = [
     "FirstFitPool",
     "WorstFitPool",
     "BestFitPool",
+    "StrictFirstFitPool",
+    "StrictWorstFitPool",
+    "StrictBestFitPool",
     "pool_class",
+    "pool_class_for",
     "InsufficientResources",
     "InfeasibleRequest",
 ]
@@ -80,21 +90,22 @@ def _as_flux_error(exc: OSError) -> OSError:
     return twin
 
 
-class FluxRv1Pool(Rv1Pool):
-    """fluxpool's ``Rv1Pool`` as the implementation behind a Flux adapter pool.
-
-    Identical to ``Rv1Pool`` except for ``name`` (shown by the scheduler as
-    ``pool-class=...`` in its ready message) and for ``alloc`` /
+class _FluxImplementation:
+    """What a Flux adapter's implementation adds to a fluxpool ``Rv1Pool`` (or a
+    site's subclass of it): ``name`` (shown by the scheduler as
+    ``pool-class=...`` in its ready message) and ``alloc`` /
     ``check_feasibility`` raising the dual-class exceptions of this module, so
-    code holding ``pool.impl`` sees the same errors as code holding the pool.
-    """
+    code holding ``pool.impl`` sees the same errors as code holding the pool."""
 
     @property
     def name(self) -> str:
-        """``fluxpool-<version>:Rv1Pool(<policy>)``."""
-        return f"fluxpool-{__version__}:Rv1Pool({self.policy})"
+        """``fluxpool-<version>:<class>(<policy>[, strict])``."""
+        base = next(c for c in type(self).__mro__ if issubclass(c, Rv1Pool)
+                    and not issubclass(c, _FluxImplementation))
+        mode = f"{self.policy}, strict" if self.strict else self.policy
+        return f"fluxpool-{__version__}:{base.__name__}({mode})"
 
-    def alloc(self, jobid: Any, request: Any) -> "FluxRv1Pool":
+    def alloc(self, jobid: Any, request: Any) -> Any:
         try:
             return super().alloc(jobid, request)
         except (InsufficientResources, InfeasibleRequest):
@@ -111,6 +122,28 @@ class FluxRv1Pool(Rv1Pool):
             raise _as_flux_error(exc) from None
 
 
+class FluxRv1Pool(_FluxImplementation, Rv1Pool):
+    """fluxpool's ``Rv1Pool`` as the implementation behind a Flux adapter pool."""
+
+
+_IMPLEMENTATIONS: Dict[type, type] = {Rv1Pool: FluxRv1Pool}
+
+
+def _flux_implementation(impl_class: type) -> type:
+    """``impl_class`` (fluxpool's ``Rv1Pool`` or a subclass) with the adapter's
+    additions, made once per class."""
+    flux_class = _IMPLEMENTATIONS.get(impl_class)
+    if flux_class is None:
+        if not (isinstance(impl_class, type) and issubclass(impl_class, Rv1Pool)):
+            raise TypeError(
+                f"impl_class must be fluxpool.Rv1Pool or a subclass of it, got {impl_class!r}")
+        flux_class = type(f"Flux{impl_class.__name__}", (_FluxImplementation, impl_class),
+                          {"__module__": impl_class.__module__,
+                           "__doc__": f"{impl_class.__name__} behind a Flux adapter pool."})
+        _IMPLEMENTATIONS[impl_class] = flux_class
+    return flux_class
+
+
 class FluxPool(_FluxResourcePool):
     """A flux-core ``ResourcePool`` whose implementation is fluxpool's ``Rv1Pool``.
 
@@ -122,12 +155,17 @@ class FluxPool(_FluxResourcePool):
 
     #: Placement policy used when the scheduler passes none (SPEC §5).
     policy = "first-fit"
+    #: Strict mode (SPEC §15) when the scheduler passes none.
+    strict = False
+    #: The fluxpool implementation class: ``Rv1Pool`` or a site's subclass (§16).
+    impl_class: type = Rv1Pool
 
     InsufficientResources = InsufficientResources
     InfeasibleRequest = InfeasibleRequest
 
     def __init__(self, R: Any = None, log: Optional[Any] = None, **kwargs: Any) -> None:
         policy = kwargs.pop("policy", None) or self.policy
+        strict = kwargs.pop("strict", self.strict)
         if policy not in POLICIES:
             raise ValueError(
                 f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}"
@@ -138,7 +176,8 @@ class FluxPool(_FluxResourcePool):
         else:
             if R is not None and not isinstance(R, (str, Mapping)) and hasattr(R, "to_dict"):
                 R = R.to_dict()  # a flux-core ResourcePool / ResourceSet
-            self.impl = FluxRv1Pool(R, log=log, policy=policy, **kwargs)
+            self.impl = _flux_implementation(self.impl_class)(
+                R, log=log, policy=policy, strict=strict, **kwargs)
         self.version = 1
 
     def __str__(self) -> str:
@@ -248,5 +287,51 @@ class BestFitPool(FluxPool):
     policy = "best-fit"
 
 
+class StrictFirstFitPool(FirstFitPool):
+    """fluxpool, first-fit, strict mode (SPEC §15)."""
+
+    strict = True
+
+
+class StrictWorstFitPool(WorstFitPool):
+    """fluxpool, worst-fit, strict mode (SPEC §15)."""
+
+    strict = True
+
+
+class StrictBestFitPool(BestFitPool):
+    """fluxpool, best-fit, strict mode (SPEC §15)."""
+
+    strict = True
+
+
 #: The class ``pool-class=fluxpool.flux`` loads.
 pool_class = FirstFitPool
+
+_ADAPTERS: Dict[Tuple[type, str, bool], type] = {}
+
+
+def pool_class_for(impl_class: type, policy: str = "first-fit",
+                   strict: bool = False) -> type:
+    """A Flux adapter class (a flux-core ``ResourcePool``) whose implementation
+    is ``impl_class``: fluxpool's ``Rv1Pool`` or a site's subclass of it that
+    overrides flux-core's hooks (SPEC §16). Give the result to flux-core's
+    schedulers as ``pool-class=MODULE:NAME`` (or ``pool_class`` in MODULE).
+
+    ``TypeError`` when ``impl_class`` is not ``Rv1Pool`` or a subclass;
+    ``ValueError`` for an unknown ``policy``. The same arguments give the same
+    class."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
+    _flux_implementation(impl_class)
+    key = (impl_class, policy, strict)
+    adapter = _ADAPTERS.get(key)
+    if adapter is None:
+        adapter = type(f"{impl_class.__name__}FluxPool", (FluxPool,),
+                       {"impl_class": impl_class, "policy": policy, "strict": strict,
+                        "__module__": impl_class.__module__,
+                        "__doc__": f"Flux adapter pool over {impl_class.__name__} ({policy})."})
+        _ADAPTERS[key] = adapter
+    return adapter
