@@ -5,6 +5,12 @@ pool class by name::
 
     flux module reload sched-simple pool-class=fluxpool.flux:WorstFitPool
     flux module reload sched-simple pool-class=fluxpool.flux     # pool_class, first-fit
+    flux module reload sched-simple pool-class=fluxpool.flux:StrictWorstFitPool
+
+A site's own subclass of fluxpool's ``Rv1Pool`` (overriding flux-core's
+placement hooks) is loaded through ``pool_class_for``: in the site's module,
+``pool_class = fluxpool.flux.pool_class_for(RackPool, policy="worst-fit")``,
+then ``pool-class=site_module``.
 
 Each class here is a subclass of flux-core's own ``flux.resource.ResourcePool``
 (so the scheduler accepts it and flux's wrapper methods apply) whose ``impl`` is
@@ -27,7 +33,7 @@ Nothing else in fluxpool imports it.
 """
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 try:
     from flux.resource.ResourcePool import ResourcePool as _FluxResourcePool
@@ -55,7 +61,11 @@ __all__ = [
     "FirstFitPool",
     "WorstFitPool",
     "BestFitPool",
+    "StrictFirstFitPool",
+    "StrictWorstFitPool",
+    "StrictBestFitPool",
     "pool_class",
+    "pool_class_for",
     "InsufficientResources",
     "InfeasibleRequest",
 ]
@@ -84,22 +94,24 @@ def _as_flux_error(exc: OSError) -> OSError:
     return twin
 
 
-class FluxRv1Pool(Rv1Pool):
-    """fluxpool's ``Rv1Pool`` as the implementation behind a Flux adapter pool.
-
-    Identical to ``Rv1Pool`` except for ``name`` (shown by the scheduler as
-    ``pool-class=...`` in its ready message) and for ``alloc`` /
+class _FluxImplementation:
+    """What a Flux adapter's implementation adds to a fluxpool ``Rv1Pool`` (or a
+    site's subclass of it): ``name`` (shown by the scheduler as
+    ``pool-class=...`` in its ready message) and ``alloc`` /
     ``check_feasibility`` raising the dual-class exceptions of this module, so
-    code holding ``pool.impl`` sees the same errors as code holding the pool.
-    """
+    code holding ``pool.impl`` sees the same errors as code holding the pool."""
 
     @property
     def name(self) -> str:
-        """The name the scheduler's ready message shows as ``pool-class=``, e.g.
+        """The name the scheduler's ready message shows as ``pool-class=``:
+        ``fluxpool-<version>:<class>(<policy>[, strict])``, e.g.
         ``"fluxpool-0.1.0:Rv1Pool(worst-fit)"`` (see ``flux dmesg | grep pool-class``)."""
-        return f"fluxpool-{__version__}:Rv1Pool({self.policy})"
+        base = next(c for c in type(self).__mro__ if issubclass(c, Rv1Pool)
+                    and not issubclass(c, _FluxImplementation))
+        mode = f"{self.policy}, strict" if self.strict else self.policy
+        return f"fluxpool-{__version__}:{base.__name__}({mode})"
 
-    def alloc(self, jobid: Any, request: Any) -> "FluxRv1Pool":
+    def alloc(self, jobid: Any, request: Any) -> Any:
         """:meth:`fluxpool.Rv1Pool.alloc`, raising this module's dual-class
         :class:`InsufficientResources` / :class:`InfeasibleRequest`."""
         try:
@@ -120,14 +132,38 @@ class FluxRv1Pool(Rv1Pool):
             raise _as_flux_error(exc) from None
 
 
+class FluxRv1Pool(_FluxImplementation, Rv1Pool):
+    """fluxpool's ``Rv1Pool`` as the implementation behind a Flux adapter pool."""
+
+
+_IMPLEMENTATIONS: Dict[type, type] = {Rv1Pool: FluxRv1Pool}
+
+
+def _flux_implementation(impl_class: type) -> type:
+    """``impl_class`` (fluxpool's ``Rv1Pool`` or a subclass) with the adapter's
+    additions, made once per class."""
+    flux_class = _IMPLEMENTATIONS.get(impl_class)
+    if flux_class is None:
+        if not (isinstance(impl_class, type) and issubclass(impl_class, Rv1Pool)):
+            raise TypeError(
+                f"impl_class must be fluxpool.Rv1Pool or a subclass of it, got {impl_class!r}")
+        flux_class = type(f"Flux{impl_class.__name__}", (_FluxImplementation, impl_class),
+                          {"__module__": impl_class.__module__,
+                           "__doc__": f"{impl_class.__name__} behind a Flux adapter pool."})
+        _IMPLEMENTATIONS[impl_class] = flux_class
+    return flux_class
+
+
 class FluxPool(_FluxResourcePool):
     """A flux-core ``flux.resource.ResourcePool`` whose implementation is fluxpool's.
 
-    The base of :class:`FirstFitPool`, :class:`WorstFitPool` and :class:`BestFitPool`,
-    which flux-core's schedulers load with
+    The base of :class:`FirstFitPool`, :class:`WorstFitPool`, :class:`BestFitPool`,
+    their strict variants and the classes :func:`pool_class_for` makes, which
+    flux-core's schedulers load with
     ``flux module reload sched-simple pool-class=fluxpool.flux:<Class>``. The
     scheduler constructs it as ``cls(R, log=<logger>, **pool_kwargs)``. It sets
-    ``impl`` (a :class:`FluxRv1Pool`) and ``version`` (1) without calling
+    ``impl`` (an instance of :attr:`impl_class` with this module's exceptions,
+    e.g. :class:`FluxRv1Pool`) and ``version`` (1) without calling
     flux-core's constructor, so flux-core's inherited wrapper methods delegate to
     fluxpool.
 
@@ -137,24 +173,32 @@ class FluxPool(_FluxResourcePool):
             (wrapped as is); or ``None`` for an empty pool.
         log: The scheduler's logger, called ``log(level, message)`` with syslog
             levels after allocs, frees and hellos.
-        **kwargs: ``policy`` overrides the class's :attr:`policy`; other names are
-            passed on and ignored, as by :class:`~fluxpool.Rv1Pool`.
+        **kwargs: ``policy`` and ``strict`` override the class's :attr:`policy`
+            and :attr:`strict`; other names are passed on and ignored, as by
+            :class:`~fluxpool.Rv1Pool`.
 
     Raises:
         ValueError: An unknown policy, or malformed R (see :class:`fluxpool.Rv1Pool`).
-        TypeError: R of a type the pool cannot read.
+        TypeError: R of a type the pool cannot read, or ``strict`` not a bool.
         KeyError: R without ``version`` (as flux-core).
     """
 
     #: Placement policy used when the scheduler passes none:
     #: ``"first-fit"``, ``"worst-fit"`` or ``"best-fit"``.
     policy = "first-fit"
+    #: Strict mode (see :attr:`fluxpool.ResourcePool.strict`) when the scheduler
+    #: passes none.
+    strict = False
+    #: The fluxpool implementation class: ``Rv1Pool`` or a site's subclass that
+    #: overrides flux-core's placement hooks.
+    impl_class: type = Rv1Pool
 
     InsufficientResources = InsufficientResources
     InfeasibleRequest = InfeasibleRequest
 
     def __init__(self, R: Any = None, log: Optional[Any] = None, **kwargs: Any) -> None:
         policy = kwargs.pop("policy", None) or self.policy
+        strict = kwargs.pop("strict", self.strict)
         if policy not in POLICIES:
             raise ValueError(
                 f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}"
@@ -165,7 +209,8 @@ class FluxPool(_FluxResourcePool):
         else:
             if R is not None and not isinstance(R, (str, Mapping)) and hasattr(R, "to_dict"):
                 R = R.to_dict()  # a flux-core ResourcePool / ResourceSet
-            self.impl = FluxRv1Pool(R, log=log, policy=policy, **kwargs)
+            self.impl = _flux_implementation(self.impl_class)(
+                R, log=log, policy=policy, strict=strict, **kwargs)
         self.version = 1
 
     def __str__(self) -> str:
@@ -318,5 +363,77 @@ class BestFitPool(FluxPool):
     policy = "best-fit"
 
 
+class StrictFirstFitPool(FirstFitPool):
+    """fluxpool with first-fit placement in strict mode.
+
+    ``pool-class=fluxpool.flux:StrictFirstFitPool``. Placement as
+    :class:`FirstFitPool`; input Flux's own C code refuses, and flux-core's lenient
+    job handling (a reused jobid, a free of an unknown job, a partial free of part
+    of a rank, an overlapping hello), raise ``ValueError`` (see
+    :attr:`fluxpool.ResourcePool.strict`).
+    """
+
+    strict = True
+
+
+class StrictWorstFitPool(WorstFitPool):
+    """fluxpool with worst-fit (flux-core's) placement in strict mode.
+
+    ``pool-class=fluxpool.flux:StrictWorstFitPool``; see :class:`StrictFirstFitPool`.
+    """
+
+    strict = True
+
+
+class StrictBestFitPool(BestFitPool):
+    """fluxpool with best-fit placement in strict mode.
+
+    ``pool-class=fluxpool.flux:StrictBestFitPool``; see :class:`StrictFirstFitPool`.
+    """
+
+    strict = True
+
+
 #: The class ``pool-class=fluxpool.flux`` loads.
 pool_class = FirstFitPool
+
+_ADAPTERS: Dict[Tuple[type, str, bool], type] = {}
+
+
+def pool_class_for(impl_class: type, policy: str = "first-fit",
+                   strict: bool = False) -> type:
+    """A Flux adapter class whose implementation is ``impl_class``.
+
+    For a site's subclass of fluxpool's ``Rv1Pool`` that overrides flux-core's
+    placement hooks (``_sort_candidates``, ``_select_resources``, ...): in the
+    site's module, ``pool_class = pool_class_for(MyPool, policy="worst-fit")``,
+    then ``flux module reload sched-simple pool-class=site_module``.
+
+    Args:
+        impl_class: :class:`fluxpool.Rv1Pool` or a subclass of it.
+        policy: ``"first-fit"`` (default), ``"worst-fit"`` or ``"best-fit"``.
+        strict: Whether the pools run in strict mode.
+
+    Returns:
+        A subclass of :class:`FluxPool` (so of flux-core's ``ResourcePool``); the
+        same arguments give the same class.
+
+    Raises:
+        TypeError: ``impl_class`` is not ``Rv1Pool`` or a subclass, or ``strict``
+            is not a bool.
+        ValueError: An unknown ``policy``.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
+    _flux_implementation(impl_class)
+    key = (impl_class, policy, strict)
+    adapter = _ADAPTERS.get(key)
+    if adapter is None:
+        adapter = type(f"{impl_class.__name__}FluxPool", (FluxPool,),
+                       {"impl_class": impl_class, "policy": policy, "strict": strict,
+                        "__module__": impl_class.__module__,
+                        "__doc__": f"Flux adapter pool over {impl_class.__name__} ({policy})."})
+        _ADAPTERS[key] = adapter
+    return adapter

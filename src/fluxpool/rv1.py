@@ -230,7 +230,7 @@ class Rv1Pool:
 
     def __init__(self, R: Any = None, log: Optional[Logger] = None,
                  policy: str = "first-fit", strict: bool = False, **kwargs: Any) -> None:
-        if policy not in POLICIES:
+        if not isinstance(policy, str) or policy not in POLICIES:
             raise ValueError(
                 f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}"
             )
