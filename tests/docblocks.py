@@ -155,3 +155,12 @@ def run(command: List[str]) -> subprocess.CompletedProcess:
     """Run one README command from the repository root; output captured as text."""
     return subprocess.run(argv_of(command), cwd=ROOT, env=_env(), capture_output=True,
                           text=True, timeout=600)
+
+
+# Lines whose numbers depend on the machine: pool call rates and wall-clock times.
+_MACHINE = re.compile(r"/s\b|\bwall\b")
+
+
+def steady(text: str) -> List[str]:
+    """The lines of a command's output that do not depend on the machine."""
+    return [line.rstrip() for line in text.splitlines() if line.strip() and not _MACHINE.search(line)]

@@ -20,7 +20,7 @@ import re
 
 import pytest
 
-from docblocks import EXAMPLES, README, ROOT, commands, is_rerun, markdown_blocks, run
+from docblocks import EXAMPLES, README, ROOT, commands, is_rerun, markdown_blocks, run, steady
 
 pytestmark = pytest.mark.skipif(
     not (README.is_file() and EXAMPLES.is_dir()),
@@ -29,16 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 BLOCKS = markdown_blocks() if README.is_file() else []
 
-# Lines whose numbers depend on the machine: pool call rates and wall-clock times.
-_MACHINE = re.compile(r"/s\b|\bwall\b")
-
 
 # ``print(exc)  # message`` or ``print(x.dumps(), ...)  # "summary", ...``: what it prints first.
 _SHOWN = re.compile(r'^\s*print\((?:exc|[^)]*\.dumps\(\))[^\n]*#\s*"?([^"\n]*?)"?(?:, .*)?$', re.M)
-
-
-def _steady(text):
-    return [line.rstrip() for line in text.splitlines() if line.strip() and not _MACHINE.search(line)]
 
 
 def test_readme_has_no_private_references():
@@ -99,8 +92,8 @@ def test_output_block(block):
     (command,) = commands(block.mark[1])
     done = run(command)
     printed = done.stdout if done.returncode == 0 else done.stderr
-    assert _steady(printed) == _steady(block.text), f"README line {block.line}: output of {block.mark[1]} changed"
-    assert len(_steady(block.text)) >= 1
+    assert steady(printed) == steady(block.text), f"README line {block.line}: output of {block.mark[1]} changed"
+    assert len(steady(block.text)) >= 1
 
 
 @pytest.mark.skipif(os.name == "nt", reason="paths in the README are POSIX")
