@@ -357,8 +357,10 @@ class Rv1Pool:
         when it raises. The job's end time is ``time.time() + duration``
         (seconds since the epoch), else the pool's expiration, else 0.0.
         """
-        _check_request(request, "alloc")
-        _check_jobid(jobid)
+        if type(request) is not ResourceRequest:
+            _check_request(request, "alloc")
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         if self.strict and jobid in self._jobs:
             raise ValueError(
                 f"alloc: {f58(jobid)}: the job already holds an allocation "
@@ -550,7 +552,8 @@ class Rv1Pool:
         and, in strict mode, when the job is unknown (SPEC M12) or ``R`` names
         cores or GPUs the job does not hold or only part of a rank's (M13).
         A free of an unknown job without ``R`` does nothing."""
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         given = None if R is None else self._allocation_of(R)[0]
         record = self._jobs.get(jobid)
         if self.strict and given is not None:
@@ -600,7 +603,8 @@ class Rv1Pool:
         end time. ``ValueError`` when ``R`` names ranks the pool lacks and, in
         strict mode, when the jobid already holds an allocation or ``R``
         overlaps another job's (SPEC M14)."""
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         topo, expiration = self._allocation_of(R)
         missing = topo.ranks_not_in(self._core.topo)
         if missing:
@@ -627,7 +631,8 @@ class Rv1Pool:
     def update_expiration(self, jobid: Any, expiration: float) -> None:
         """Set a recorded job's end time (seconds since the epoch); an unknown
         job is ignored. Counts as a mutation for ``generation``."""
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         record = self._jobs.get(jobid)
         if record is not None:
             self._jobs[jobid] = (expiration, record[1])
