@@ -569,6 +569,8 @@ cdef class RankPool:
         cdef Py_ssize_t i
         cdef int32_t need
         cdef list out = []
+        cdef dict whole = {}  # shape -> (cores, gpus) of an untouched rank, made once
+        cdef object free_cores, free_gpus
         for i in range(t.n):
             if not _bit(self.up, i):
                 continue
@@ -577,9 +579,15 @@ cdef class RankPool:
             need = t.nc[i] if exclusive else cores
             if self.nfc[i] < need or (gpus > 0 and self.nfg[i] < gpus):
                 continue
-            out.append((t.ids[i], i,
-                        frozenset(_row_ids(&self.fc_rows[i * t.wc], t.wc)),
-                        frozenset(_row_ids(&self.fg_rows[i * t.wg], t.wg))))
+            if self.nfc[i] == t.nc[i] and self.nfg[i] == t.ng[i]:
+                ids = whole.get(t.shape[i])
+                if ids is None:
+                    ids = whole[t.shape[i]] = t.ids_at(i)
+                free_cores, free_gpus = ids
+            else:
+                free_cores = frozenset(_row_ids(&self.fc_rows[i * t.wc], t.wc))
+                free_gpus = frozenset(_row_ids(&self.fg_rows[i * t.wg], t.wg))
+            out.append((t.ids[i], i, free_cores, free_gpus))
         return out
 
 

@@ -304,6 +304,8 @@ def test_strict_refusals_leave_the_pool_exactly_as_before(ops, policy):
                 job = jobid + 100
                 if job not in held:
                     continue
+                if not held[job]["execution"]["R_lite"]:
+                    continue  # every rank already freed
                 entry = held[job]["execution"]["R_lite"][0]
                 rank = entry["rank"].split(",")[0].split("-")[0]
                 cores = entry["children"]["core"] if op == "free_whole_rank" else "0-31"

@@ -133,10 +133,15 @@ def _topology(execution: Mapping, strict: bool = False) -> Topology:
     for entry in _typed(execution, "R_lite", list, [], "execution."):
         if not isinstance(entry, Mapping):
             raise TypeError(f"R_lite entry must be an object, got {entry!r}")
-        ranks = _ids(entry["rank"], "R_lite rank", strict)
+        ranks = entry["rank"]
+        ranks = decode_idset(ranks) if type(ranks) is str else _ids(ranks, "R_lite rank", strict)
         children = _typed(entry, "children", Mapping, {}, "R_lite entry ")
-        cores, gpus = (None if children.get(kind) is None
-                       else _child_text(children[kind], kind, strict) for kind in ("core", "gpu"))
+        cores = children.get("core")
+        if cores is not None and type(cores) is not str:
+            cores = _child_text(cores, "core", strict)
+        gpus = children.get("gpu")
+        if gpus is not None and type(gpus) is not str:
+            gpus = _child_text(gpus, "gpu", strict)
         entries.append((ranks, cores, gpus))
     return Topology.from_entries(entries)
 

@@ -468,8 +468,10 @@ class Rv1Pool:
 
         The pool is unchanged when it raises.
         """
-        _check_request(request, "alloc")
-        _check_jobid(jobid)
+        if type(request) is not ResourceRequest:
+            _check_request(request, "alloc")
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         if self.strict and jobid in self._jobs:
             raise ValueError(
                 f"alloc: {f58(jobid)}: the job already holds an allocation "
@@ -686,7 +688,8 @@ class Rv1Pool:
 
         The pool is unchanged when it raises.
         """
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         given = None if R is None else self._allocation_of(R)[0]
         record = self._jobs.get(jobid)
         if self.strict and given is not None:
@@ -750,7 +753,8 @@ class Rv1Pool:
 
         The pool is unchanged when it raises.
         """
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         topo, expiration = self._allocation_of(R)
         missing = topo.ranks_not_in(self._core.topo)
         if missing:
@@ -788,7 +792,8 @@ class Rv1Pool:
 
         Changes :attr:`generation` by one when the job is recorded.
         """
-        _check_jobid(jobid)
+        if type(jobid) is not int:
+            _check_jobid(jobid)
         record = self._jobs.get(jobid)
         if record is not None:
             self._jobs[jobid] = (expiration, record[1])
