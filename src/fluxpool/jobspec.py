@@ -30,6 +30,8 @@ def _int_field(spec: Mapping, key: str, default: Any) -> Any:
     """An integer field of an RFC 14 count dict (a bool counts as 0 or 1). Only
     ``max`` may be null (unbounded); absent fields take ``default``."""
     value = spec.get(key, default)
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
     if value is None and key == "max":
         return None
     if not isinstance(value, int):
@@ -84,6 +86,11 @@ class ResourceCount:
         flux-core. Raises ``ValueError`` for counts below 1, max below min,
         unsupported operators, malformed strings and values of 2^31 or more.
         """
+        kind = type(v)
+        if kind is str:
+            return cls._from_string(v)
+        if kind is dict:
+            return cls._from_dict(v, default)
         if isinstance(v, int):
             if v < 1:
                 raise ValueError(f"RFC 14 count: integer count must be >= 1, got {v}")
