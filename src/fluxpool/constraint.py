@@ -21,7 +21,12 @@ MAX_DEPTH = 100  # deepest nesting of and/or/not
 
 
 def decode(constraint: Any) -> Mapping:
-    """The constraint as a dict: JSON text is decoded; anything else must be a dict."""
+    """The constraint as a ``Mapping``: JSON text is decoded; a ``Mapping`` is
+    returned as is.
+
+    Raises:
+        ValueError: Malformed JSON text, or a value that is not a JSON object.
+    """
     if isinstance(constraint, str):
         constraint = parse_text(constraint)
     if not isinstance(constraint, Mapping):
@@ -201,19 +206,40 @@ def _walk(expr: Any, ops: Any, strict: bool, depth: int = 0) -> Any:
 
 
 def validate(constraint: Any, strict: bool = False) -> None:
-    """Check ``constraint`` (a dict or JSON text) without a pool.
+    """Check an RFC 31 constraint without a pool, as ``parse_resource_request`` does
+    so that a scheduler denies a bad constraint at submission (flux-core notices
+    it only while testing ranks, in ``alloc``).
 
-    Raises ``ValueError`` naming the fault when it is malformed: not an object,
-    an unknown operator, an operand of the wrong form, a bad idset or hostlist,
-    nesting deeper than 100 levels. ``strict`` applies RFC 31 to the letter
-    (SPEC §15): ``{}`` and an empty ``or`` match every rank, ``not`` takes
-    exactly one constraint, property names must be valid.
+    Operators, the first present deciding: ``properties`` (a list of names,
+    ``"^name"`` negated), ``hostlist`` (a list of hostlists, or one string as
+    flux-core accepts), ``ranks`` (a list of idsets or ints, unioned; or one
+    idset string or int), ``and``, ``or`` (lists of constraints) and ``not``
+    (a non-empty list; its first element is negated).
+
+    Args:
+        constraint: A dict or JSON text.
+        strict: Apply RFC 31 to the letter: ``{}`` and an empty ``or`` match
+            every rank, ``not`` takes exactly one constraint, property names
+            must be valid, operands must be arrays.
+
+    Raises:
+        ValueError: Naming the fault: not an object, ``"unknown constraint
+            operator(s): [...]"``, an operand of the wrong form (e.g.
+            ``"'properties' operand must be a list, got 'bigmem'"``; flux-core
+            would read the string letter by letter), a bad idset or hostlist, or
+            nesting deeper than 100 levels.
     """
     _walk(decode(constraint), _Checker(), strict)
 
 
 def compile_mask(constraint: Any, topo: Topology, names: NameTable,
                  properties: Mapping, strict: bool = False) -> RankMask:
-    """The positions of ``topo`` whose ranks satisfy ``constraint``; raises as
-    ``validate`` does."""
+    """Compile a constraint into the core's ``RankMask`` over ``topo``'s positions:
+    the ranks that satisfy it. Ranks are matched by their host names from
+    ``names`` (``rank<N>`` where the nodelist gives none) and by the property
+    rank sets in ``properties``; a property no rank has never holds.
+
+    Raises:
+        ValueError: As :func:`validate` does.
+    """
     return _walk(decode(constraint), _Builder(topo, names, properties), strict)

@@ -1,9 +1,9 @@
 """R version 1 (RFC 20): reading R into core values and writing it back.
 
 ``parse`` turns an R dict into a ``Topology`` plus the Python-side parts (host
-names, properties, times, scheduling); ``encode`` writes the exact key order
-and grouping of SPEC §2.4; ``dumps`` is the one-line summary of §2.5. Pools,
-allocation results and views all go through these three functions.
+names, properties, times, scheduling); ``encode`` writes R with Flux's key order
+and grouping; ``dumps`` is the one-line summary Flux logs. Pools, allocation
+results and views all go through these three functions.
 """
 
 import json
@@ -18,7 +18,19 @@ __all__ = ["RParts", "bad_property_name", "parse", "parse_allocation", "parse_te
 
 
 class RParts:
-    """Everything R v1 carries, in the form the pool keeps it."""
+    """Everything R version 1 carries, in the form the pool keeps it.
+
+    Attributes:
+        topo: The ranks with their cores and GPUs (the core's ``Topology``).
+        names: Host names of the ranks (a :class:`~fluxpool.hostlist.NameTable`).
+        has_nodelist: Whether R had a non-empty ``nodelist`` (only then is one
+            written back).
+        properties: Property name to ``IdRanges`` of ranks, as given.
+        starttime: Seconds since the epoch (0.0 when missing, null or 0).
+        expiration: Seconds since the epoch (0.0 when missing, null or 0).
+        nslots: ``execution.nslots`` when positive, else 0 (not written back).
+        scheduling: JSON text of a truthy ``scheduling`` value, else ``None``.
+    """
 
     __slots__ = ("topo", "names", "has_nodelist", "properties", "starttime",
                  "expiration", "nslots", "scheduling")
@@ -96,8 +108,13 @@ def _ids(value: Any, where: str, strict: bool) -> IdRanges:
 
 
 def parse_text(text: str) -> Any:
-    """Decode JSON text; ``ValueError`` when malformed, including nesting too
-    deep for the decoder (which would otherwise raise ``RecursionError``)."""
+    """Decode JSON text (``json.loads``).
+
+    Raises:
+        ValueError: Malformed JSON (``json.JSONDecodeError`` is a ``ValueError``),
+            including nesting too deep for the decoder, which would otherwise raise
+            ``RecursionError``.
+    """
     try:
         return json.loads(text)
     except RecursionError:
@@ -137,23 +154,39 @@ def _child_text(value: Any, kind: str, strict: bool) -> str:
 
 
 def parse_allocation(R: Mapping) -> Tuple[Topology, float]:
-    """Only what a free or a hello needs of R: its ranks, cores and GPUs, and
-    its expiration (the same checks as ``parse`` on those parts)."""
+    """Only what a free or a hello needs of R: ``(topology, expiration)``, the ranks
+    with their cores and GPUs and the expiration in seconds since the epoch. The
+    same checks and errors as :func:`parse` on those parts; host names and
+    properties are not read."""
     execution = _version_and_execution(R)
     return _topology(execution), _time(execution, "expiration")
 
 
 def parse(R: Mapping, strict: bool = False) -> RParts:
-    """Read an R v1 dict. ``KeyError`` when ``version`` or an entry's ``rank`` is
-    missing, ``ValueError`` for other versions and bad idsets, ``TypeError`` for
-    values of the wrong type; the dict is never kept or changed.
+    """Read an R version 1 dict into :class:`RParts`; the dict is never kept or changed.
 
-    ``strict`` (SPEC §15) also refuses, with a ``ValueError``, what Flux's C
-    code (librlist) refuses: a nodelist naming more or fewer hosts than there
-    are ranks, a property name that is empty or holds an operator character or
-    white space, a property naming a rank R does not have; and R fields in the
-    forms only flux-core's Python pool reads (integers or lists for idsets,
-    strings for numbers).
+    Idset fields may also be an integer or a list of integers or idset text, and
+    numbers may be numeric strings, as flux-core's Python pool reads them.
+
+    Args:
+        R: The R dict.
+        strict: Also refuse, with a ``ValueError``, what Flux's C code (librlist)
+            refuses: a nodelist naming more or fewer hosts than there are ranks, a
+            property name that is empty or holds an operator character or white
+            space, a property naming a rank R does not have; and R fields in the
+            forms only flux-core's Python pool reads (integers or lists for
+            idsets, strings for numbers).
+
+    Raises:
+        KeyError: ``version`` is missing (flux-core raises the same bare
+            ``KeyError('version')``), or an ``R_lite`` entry has no ``rank``.
+        ValueError: A version other than 1; a malformed idset or hostlist; a rank
+            in two ``R_lite`` entries (flux-core silently merges them); a bound
+            exceeded (ids, ranks, row memory); a time too large for a float; in
+            strict mode, the cases above.
+        TypeError: A value of the wrong type, naming its key (``R_lite`` not a list,
+            an entry not an object, ``rank`` not an idset, ``properties`` not an
+            object, a time not a number, ``nodelist`` not a list of strings).
     """
     execution = _version_and_execution(R)
     topo = _topology(execution, strict)
@@ -212,8 +245,9 @@ def parse(R: Mapping, strict: bool = False) -> RParts:
 
 
 def properties_within(properties: Mapping, ranks: IdRanges, local: bool) -> Dict[str, IdRanges]:
-    """Each property intersected with ``ranks``, dropping empty ones (and, unless
-    ``local``, the instance-local names that begin with ``+``)."""
+    """Each property intersected with ``ranks``, dropping empty ones and, unless
+    ``local`` is true, the instance-local names that begin with ``+`` (RFC 20), as
+    flux-core does for allocation results. Returns a new dict."""
     out = {}
     for name, members in properties.items():
         if not local and name.startswith("+"):
@@ -239,8 +273,11 @@ def _nodelist(topo: Topology, names: NameTable) -> str:
 def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapping],
            starttime: float, expiration: float, nslots: int = 0,
            scheduling: Optional[str] = None) -> Dict[str, Any]:
-    """R v1 as a new dict, keys in SPEC §2.4 order. ``names`` None: no nodelist;
-    ``properties`` None or empty: no properties key."""
+    """R version 1 as a new dict, with Flux's key order and grouping.
+
+    ``names`` ``None``: no ``nodelist`` key; ``properties`` ``None`` or empty: no
+    ``properties`` key; ``nslots`` 0: no ``nslots`` key; ``scheduling`` (JSON text)
+    ``None``: no ``scheduling`` key. Times are seconds since the epoch."""
     rlite: List[Dict[str, Any]] = []
     for ranks, cores, gpus in topo.groups():
         children = {"core": cores}
@@ -263,7 +300,9 @@ def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapp
 
 
 def dumps(topo: Topology) -> str:
-    """One-line summary: ``rank<R>/core<C>[,gpu<G>]`` per group of identical ranks."""
+    """The one-line summary: ``rank<R>/core<C>[,gpu<G>]`` per group of ranks with
+    identical cores and GPUs, ordered by lowest rank, joined by a space; idsets in
+    display form (bracketed when two or more members). ``""`` for no ranks."""
     return " ".join(
         f"rank{ranks.display()}/core{cores}" + (f",gpu{gpus}" if gpus else "")
         for ranks, cores, gpus in topo.groups(True)

@@ -1,4 +1,4 @@
-"""``Rv1Pool``: the R version 1 resource pool (SPEC §4.2–§10).
+"""``Rv1Pool``: the R version 1 resource pool.
 
 The pool keeps its hardware and allocation state in the compiled core
 (``RankPool`` over a ``Topology``) and, here, what the Flux formats and the
@@ -36,7 +36,8 @@ JobRecord = Tuple[Any, Topology]  # (end time, allocated resources)
 
 
 def f58(jobid: Any) -> str:
-    """Flux's base58 job id form (``ƒ`` + base58), or ``str(jobid)`` for non-ints."""
+    """Flux's base58 job id form (``"ƒ"`` followed by base58 of the id), as Flux's
+    log messages show job ids; ``str(jobid)`` for anything but a non-negative int."""
     if not isinstance(jobid, int) or jobid < 0:
         return str(jobid)
     digits = ""
@@ -112,10 +113,16 @@ def _float(value: Any, what: str) -> float:
 
 
 class CandidateInfo(Mapping):
-    """What flux-core's subclass hooks read of a candidate rank (SPEC §16): a
-    read-only mapping with ``"hostname"``, ``"cores"``, ``"gpus"`` (frozensets
-    of ids), ``"up"`` (always True for a candidate), ``"allocated_cores"`` and
-    ``"allocated_gpus"``. Values are computed when read."""
+    """What flux-core's placement hooks read of a candidate rank: the ``info`` of a
+    ``(rank, info, free_cores, free_gpus)`` candidate given to ``_sort_candidates``
+    and ``_select_resources``.
+
+    A read-only mapping with ``"hostname"`` (str), ``"cores"`` and ``"gpus"`` (all
+    the rank's ids, frozensets of ints), ``"up"`` (always True: only up ranks are
+    candidates), ``"allocated_cores"`` and ``"allocated_gpus"`` (frozensets), the
+    keys flux-core's ``Rv1Pool`` keeps per rank. Values are computed when read;
+    an unknown key raises ``KeyError``.
+    """
 
     __slots__ = ("_pool", "_rank", "_pos", "_free_cores", "_free_gpus")
     _KEYS = ("hostname", "cores", "gpus", "up", "allocated_cores", "allocated_gpus")
@@ -157,20 +164,55 @@ _HOOKS = ("_sort_candidates", "_select_resources")
 
 
 class Rv1Pool:
-    """A pool of ranks with cores and GPUs, built from R version 1.
+    """The R version 1 resource pool: flux-core's ``flux.resource.Rv1Pool``, compiled.
 
-    ``R`` is None (empty), R JSON text or a dict; ``policy`` chooses placement:
-    ``"first-fit"`` (default), ``"worst-fit"`` (flux-core's placement) or
-    ``"best-fit"``. ``strict=True`` refuses, with a ``ValueError``, what Flux's
-    C code refuses and what flux-core's pool accepts only for compatibility
-    (SPEC §15); the default matches flux-core. Unknown keyword arguments are
-    ignored, as flux's schedulers forward their ``pool_kwargs``.
-    ``log(level, message)`` is called after allocs, frees and hellos when given.
+    Holds ranks (nodes) with their cores and GPUs, which ranks are up, what is
+    allocated to which job and each job's end time. All ranks start up, nothing is
+    allocated, :attr:`generation` is 0. Usually reached as ``ResourcePool(R).impl``.
+
+    Args:
+        R: ``None`` (an empty pool), R version 1 (RFC 20) JSON text, or a
+            ``Mapping``. The pool never keeps or changes the caller's dict.
+        log: Optional callable ``log(level, message)`` with syslog levels, called
+            where flux-core's pool logs: after a successful alloc
+            (``LOG_DEBUG``, ``"alloc: <jobid f58>: <dumps>"``), after a free
+            (``LOG_DEBUG``, ``"free: ..."``, ``" (final)"`` appended for a final
+            free) and after register_alloc (``LOG_INFO``, ``"hello: ..."``).
+            Copies never log; without a logger no message is formatted.
+        policy: ``"first-fit"`` (default: ascending rank), ``"worst-fit"``
+            (flux-core's placement: most free cores, then most free GPUs) or
+            ``"best-fit"`` (fewest free cores that fit, then fewest free GPUs).
+            Ties go to the lowest rank; within a rank the lowest free ids are taken.
+        strict: ``True`` refuses, with a ``ValueError`` naming the input, what
+            Flux's C code refuses and what flux-core's pool accepts only for
+            compatibility (a reused jobid, a free of an unknown job, a partial
+            free of part of a rank, an overlapping register_alloc, malformed R
+            fields, counts and constraints RFC 14 and RFC 31 do not allow).
+            Default ``False``: flux-core's behaviour.
+        **kwargs: Accepted and ignored (flux-core's schedulers forward their
+            ``pool_kwargs`` and warn about names not in :attr:`known_options`).
+
+    Raises:
+        ValueError: An unknown policy; malformed JSON; an R version other than 1;
+            malformed R content (an idset or hostlist, a rank in two ``R_lite``
+            entries, a bound exceeded; in strict mode also a nodelist that does
+            not name every rank, a bad property name, a property naming a rank R
+            lacks).
+        TypeError: ``R`` of another type, JSON text that is not an object, a
+            value of the wrong type inside R, or ``strict`` not a bool.
+        KeyError: R without ``version``, or an ``R_lite`` entry without
+            ``rank`` (as in flux-core).
 
     Subclasses may override flux-core's hooks ``_sort_candidates``,
     ``_select_resources``, ``_check_feasibility``, ``parse_resource_request``
-    and ``_init_from_state`` with flux-core's argument and return shapes (SPEC
-    §16); a class that overrides none places through the compiled core only.
+    and ``_init_from_state`` with flux-core's argument and return shapes; a class
+    that overrides none places through the compiled core only.
+
+    Attributes:
+        policy: The placement policy (kept by copies and allocation results).
+        strict: Whether the pool runs in strict mode.
+        generation: The mutation counter (see :attr:`ResourcePool.generation`).
+        log: The logger, or ``None``.
     """
 
     version = 1
@@ -220,8 +262,10 @@ class Rv1Pool:
         self.log = log
 
     def _init_from_state(self, source: "Rv1Pool") -> None:
-        """Hook for subclasses: copy extra attributes from ``source`` into a new
-        instance made by ``copy()`` or ``alloc()`` (which bypass ``__init__``)."""
+        """flux-core's hook for subclasses: copy extra attributes from ``source``
+        (the pool being copied or allocated from) into ``self``, a new instance made
+        by ``copy()`` or ``alloc()`` without calling ``__init__``. The default does
+        nothing."""
 
     def _derived(self, core: RankPool) -> "Rv1Pool":
         """A new instance of this class sharing the immutable parts of ``self``."""
@@ -244,15 +288,34 @@ class Rv1Pool:
 
     @property
     def name(self) -> str:
-        """The implementation's name: the class name."""
+        """The class name (``"Rv1Pool"`` for this class); flux-core's scheduler shows
+        it as ``pool-class=`` in its ready message."""
         return type(self).__name__
 
     # -- requests ---------------------------------------------------------
 
     def parse_resource_request(self, jobspec: Mapping) -> ResourceRequest:
-        """Parse a jobspec into a request (SPEC §3.2); the jobspec is not changed.
+        """Parse a jobspec into a :class:`ResourceRequest`, as flux-core's
+        schedulers do once per job; the jobspec is not changed.
+
+        See :meth:`ResourceRequest.from_jobspec` for how the resource tree is read.
         In strict mode RFC 14 counts and RFC 31 constraints are checked to the
-        letter (SPEC §15). A subclass may override it (SPEC §16)."""
+        letter. A subclass may override it (flux-core's hook).
+
+        Args:
+            jobspec: A jobspec dict (RFC 14/25, version 1 or later).
+
+        Returns:
+            The request.
+
+        Raises:
+            ValueError: Anything the pool cannot use, with a message: no
+                resources, no slot or core vertex, a bad count, a duration that is
+                not a number, a malformed constraint, nesting deeper than 100.
+                flux-core's schedulers deny the job with ``"cannot parse jobspec:
+                <message>"``.
+            TypeError: ``jobspec`` or a part of it has the wrong type.
+        """
         return ResourceRequest.from_jobspec(jobspec, self.strict)
 
     def _mask(self, request: Any) -> Optional[RankMask]:
@@ -287,21 +350,37 @@ class Rv1Pool:
         return mask
 
     def check_feasibility(self, request: Any) -> None:
-        """Raise ``InfeasibleRequest`` if the request can never fit this pool's
-        total capacity (all ranks, up or down, ignoring allocations).
+        """Check that ``request`` could ever be met by this pool's total capacity:
+        all ranks allowed by its constraint, up or down, ignoring allocations.
+        Changes nothing. The capacity rule is ``_check_feasibility``, which
+        subclasses may extend (flux-core's hook).
 
-        ``request`` comes from ``parse_resource_request`` (``TypeError``
-        otherwise); a malformed constraint is a ``ValueError`` (SPEC F3). The
-        capacity rule is ``_check_feasibility``, which subclasses may extend."""
+        Args:
+            request: A :class:`ResourceRequest` from :meth:`parse_resource_request`
+                (or an object with its attributes).
+
+        Returns:
+            ``None`` when the request is feasible.
+
+        Raises:
+            InfeasibleRequest: It never fits, with a message saying what was
+                needed, e.g. ``"unsatisfiable request: need 5 node(s) with 1 cores
+                each, only 4 eligible"``; also for node or slot counts with
+                discrete values. flux-core's scheduler denies the job.
+            ValueError: The constraint is malformed (checked whatever the pool's
+                state; flux-core notices only while testing a rank).
+            TypeError: ``request`` is not a parsed request (e.g. a jobspec dict).
+        """
         _check_request(request, "check_feasibility")
         _discrete_check(request)
         self._mask(request)
         self._check_feasibility(request)
 
     def _check_feasibility(self, request: Any) -> None:
-        """flux-core's hook (SPEC §16): raise ``InfeasibleRequest`` when
-        ``request`` can structurally never fit this pool. Called by
-        ``check_feasibility`` and whenever an allocation finds too little."""
+        """flux-core's hook: raise ``InfeasibleRequest`` when ``request`` can never
+        fit this pool's total capacity. Called by :meth:`check_feasibility` and
+        whenever an allocation finds too little (so a request that can never fit
+        is reported as infeasible rather than insufficient)."""
         self._feasibility(request, self._mask(request))
 
     def _feasibility(self, request: Any, mask: Optional[RankMask]) -> None:
@@ -346,16 +425,48 @@ class Rv1Pool:
                 )
 
     def alloc(self, jobid: Any, request: Any) -> "Rv1Pool":
-        """Allocate ``request`` for ``jobid`` and return the allocated resources
-        as a new pool (SPEC §5).
+        """Allocate ``request`` for ``jobid`` and return the allocated resources.
 
-        ``request`` comes from ``parse_resource_request`` (a jobspec dict is a
-        ``TypeError``); ``jobid`` is any hashable, normally the Flux job id.
-        Raises ``InsufficientResources`` (not now), ``InfeasibleRequest``
-        (never), ``ValueError`` (malformed request; in strict mode also a
-        jobid that still holds an allocation, SPEC M11); the pool is unchanged
-        when it raises. The job's end time is ``time.time() + duration``
-        (seconds since the epoch), else the pool's expiration, else 0.0.
+        Candidates are the ranks that are up, allowed by the constraint and have
+        room for the request (an exclusive request needs every core of a rank
+        free; under first-fit and best-fit the rank must also be big enough for
+        its slots, worst-fit takes any fully free rank, as flux-core does). They
+        are tried in the order of :attr:`policy`. A node request takes
+        ``nslots // nnodes`` slots on each of up to ``nnodes_max`` ranks; a slot
+        request takes as many whole slots per rank as fit, up to ``nslots_max``.
+        Within a rank the lowest-numbered free cores and GPUs are taken. A range
+        takes as much as is free, up to its maximum; its minimum decides success.
+
+        The job is recorded with an end time of ``time.time() + duration``
+        (wall-clock seconds since the epoch, as in flux-core) when the duration
+        is positive, else the pool's expiration when set, else 0.0; a simulator
+        sets its own with :meth:`update_expiration`. Outside strict mode, a jobid
+        that is still recorded has its record replaced (flux-core behaviour).
+        :attr:`generation` goes up by one.
+
+        Args:
+            jobid: Any hashable, normally the Flux job id (an int).
+            request: A :class:`ResourceRequest` from :meth:`parse_resource_request`.
+
+        Returns:
+            A new pool of this class holding only the allocated ranks, each with
+            exactly its allocated cores and GPUs: its ``to_dict()`` always carries
+            a ``nodelist`` (``rank<N>`` names when the pool has none), the pool's
+            properties on those ranks (without ``+`` names), ``nslots`` (slots
+            allocated), ``starttime`` and ``expiration`` 0.0 (schedulers stamp
+            them) and the pool's ``scheduling``.
+
+        Raises:
+            InsufficientResources: Not now: too little is free (``"insufficient
+                resources"``).
+            InfeasibleRequest: Never: the pool's total capacity cannot meet it
+                (see :meth:`check_feasibility`), or discrete count values.
+            ValueError: A malformed constraint or request field; in strict mode,
+                a jobid that still holds an allocation.
+            TypeError: ``request`` is not a parsed request, or ``jobid`` is not
+                hashable.
+
+        The pool is unchanged when it raises.
         """
         if type(request) is not ResourceRequest:
             _check_request(request, "alloc")
@@ -441,7 +552,7 @@ class Rv1Pool:
         return topo, nslots
 
     def _sort_candidates(self, candidates: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
-        """flux-core's hook (SPEC §16): order ``candidates``, a list of
+        """flux-core's hook: order ``candidates``, a list of
         ``(rank, info, free_cores, free_gpus)`` in ascending rank order, for
         selection. The default is this pool's policy: first-fit keeps rank
         order; worst-fit puts most free cores, then most free GPUs, first
@@ -455,7 +566,7 @@ class Rv1Pool:
 
     def _select_resources(self, candidates: List[Tuple[Any, ...]],
                           request: Any) -> Tuple[List[Tuple[int, FrozenSet[int], FrozenSet[int]]], int]:
-        """flux-core's hook (SPEC §16): choose resources from ``candidates``
+        """flux-core's hook: choose resources from ``candidates``
         (sorted by ``_sort_candidates``) for ``request``.
 
         Returns ``(selected, nslots)``: ``selected`` a list of ``(rank,
@@ -465,7 +576,7 @@ class Rv1Pool:
         raises ``InsufficientResources``, as flux-core's does. The default
         takes, in candidate order, the lowest free ids a rank can give:
         whole free ranks for exclusive requests (of a size that fits, except
-        under worst-fit, SPEC F9), ``nslots / nnodes`` slots per rank for node
+        under worst-fit, as flux-core), ``nslots / nnodes`` slots per rank for node
         requests, as many slots as fit for slot requests, up to the maximum.
         """
         nnodes, nslots = request.nnodes, request.nslots
@@ -543,15 +654,40 @@ class Rv1Pool:
         return rformat.parse_allocation(R)
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
-        """Release a job's resources (SPEC §7): all of them (no ``R``, or
-        ``final``), or the ranks of ``R`` (a partial free).
+        """Release a job's resources, as flux-core's ``sched.free`` handler asks.
 
-        ``R`` is a dict, R JSON text, a pool, a view, or anything with
-        ``to_dict()`` (SPEC F5). ``ValueError`` when ``R`` names ranks the job
-        does not hold, when a final ``R`` differs from the job's allocation,
-        and, in strict mode, when the job is unknown (SPEC M12) or ``R`` names
-        cores or GPUs the job does not hold or only part of a rank's (M13).
-        A free of an unknown job without ``R`` does nothing."""
+        - ``final=True``, or no ``R``: everything the job still holds is released
+          and its record removed; for an unknown job nothing happens.
+        - ``R`` given and not final (a partial release): ``R``'s cores and GPUs
+          are released on the ranks still in the pool, and those whole ranks
+          leave the job's record (which stays, possibly empty, until a final
+          free). Outside strict mode this releases ``R`` even for an unknown job
+          and removes whole ranks even when ``R`` named only some of their cores
+          (flux-core behaviour).
+
+        Ranks removed from the pool since the allocation are skipped. A free that
+        released or changed something raises :attr:`generation` by one.
+
+        Args:
+            jobid: The job's id (any hashable).
+            R: ``None``, or the resources to release: an R dict, R JSON text, a
+                fluxpool pool or view, or any object with ``to_dict()`` (flux-core's
+                scheduler passes its own pool built from the freed R). Only its
+                ranks and their core and GPU ids are read.
+            final: Whether this is the job's last free; ``R`` must then match
+                what the job holds exactly.
+
+        Raises:
+            ValueError: ``R`` names ranks the job does not hold; a final ``R``
+                differs from the job's allocation (``"final R mismatch"``);
+                malformed R; in strict mode, ``R`` for an unknown job, or ``R``
+                naming cores or GPUs the job does not hold or only part of a
+                rank's cores.
+            TypeError: ``R`` cannot be read as R, or ``jobid`` is not hashable.
+            KeyError: An R dict without ``version``.
+
+        The pool is unchanged when it raises.
+        """
         if type(jobid) is not int:
             _check_jobid(jobid)
         given = None if R is None else self._allocation_of(R)[0]
@@ -597,12 +733,26 @@ class Rv1Pool:
             )
 
     def register_alloc(self, jobid: Any, R: Any) -> None:
-        """Record a running job's allocation on reconnect (the scheduler's hello).
+        """Record a job that is already running: the scheduler's *hello* after a
+        reload. ``R``'s cores and GPUs become allocated (down ranks included) and
+        the job's end time is ``R``'s expiration (seconds since the epoch).
+        Outside strict mode there is no check for overlap with other jobs
+        (flux-core behaviour). :attr:`generation` goes up by one.
 
-        ``R`` takes the forms ``free`` takes; its expiration becomes the job's
-        end time. ``ValueError`` when ``R`` names ranks the pool lacks and, in
-        strict mode, when the jobid already holds an allocation or ``R``
-        overlaps another job's (SPEC M14)."""
+        Args:
+            jobid: The job's id (any hashable).
+            R: The job's resources, in any form :meth:`free` takes.
+
+        Raises:
+            ValueError: ``R`` names ranks the pool does not have
+                (``"allocation contains ranks not in resource pool: [...]"``);
+                malformed R; in strict mode, a jobid that already holds an
+                allocation, or ``R`` overlapping another job's resources.
+            TypeError: ``R`` cannot be read as R, or ``jobid`` is not hashable.
+            KeyError: An R dict without ``version``.
+
+        The pool is unchanged when it raises.
+        """
         if type(jobid) is not int:
             _check_jobid(jobid)
         topo, expiration = self._allocation_of(R)
@@ -629,8 +779,19 @@ class Rv1Pool:
             self.log(syslog.LOG_INFO, f"hello: {f58(jobid)}: {rformat.dumps(topo)}")
 
     def update_expiration(self, jobid: Any, expiration: float) -> None:
-        """Set a recorded job's end time (seconds since the epoch); an unknown
-        job is ignored. Counts as a mutation for ``generation``."""
+        """Set a recorded job's end time.
+
+        Args:
+            jobid: The job's id; an unknown job is ignored (no change to
+                :attr:`generation`).
+            expiration: The end time, seconds since the epoch. A simulator sets
+                simulated end times this way.
+
+        Raises:
+            TypeError: ``jobid`` is not hashable.
+
+        Changes :attr:`generation` by one when the job is recorded.
+        """
         if type(jobid) is not int:
             _check_jobid(jobid)
         record = self._jobs.get(jobid)
@@ -639,17 +800,46 @@ class Rv1Pool:
             self.generation += 1
 
     def job_end_times(self) -> List[Tuple[Any, Any]]:
-        """``(jobid, end_time)`` of every recorded job, in first-recorded order."""
+        """Every recorded job's end time.
+
+        Returns:
+            A new list of ``(jobid, end_time)`` tuples, in the order the jobs were
+            first recorded (a replaced or partly freed record keeps its place);
+            end times in seconds since the epoch, 0.0 when none. flux-core's
+            sched-backfill reads it on a :meth:`copy` to find reservations.
+        """
         return [(jobid, record[0]) for jobid, record in self._jobs.items()]
 
     # -- availability -----------------------------------------------------
 
     def mark_up(self, ids: Any) -> None:
-        """Let ``ids`` (``"all"`` or rank ids) receive new allocations."""
+        """Let ranks receive new allocations again. Ranks not in the pool are
+        ignored. :attr:`generation` goes up by one, even if nothing changed.
+
+        Args:
+            ids: ``"all"``, idset text (``"0-3"``), an int, an iterable of ints,
+                or any object whose ``str()`` is idset text (flux-core's
+                ``IDset``).
+
+        Raises:
+            ValueError: Malformed idset text or an id out of range; nothing changes.
+            TypeError: ``ids`` is a bool or holds non-integers.
+        """
         self._set_up(ids, True)
 
     def mark_down(self, ids: Any) -> None:
-        """Stop ``ids`` (``"all"`` or rank ids) from receiving new allocations."""
+        """Stop ranks from receiving new allocations; what is allocated on them stays
+        allocated. Ranks not in the pool are ignored. :attr:`generation` goes up
+        by one, even if nothing changed. flux-core's schedulers call
+        ``mark_down("all")`` at start and then follow resource events.
+
+        Args:
+            ids: As for :meth:`mark_up`.
+
+        Raises:
+            ValueError: Malformed idset text or an id out of range; nothing changes.
+            TypeError: ``ids`` is a bool or holds non-integers.
+        """
         self._set_up(ids, False)
 
     def _set_up(self, ids: Any, up: bool) -> None:
@@ -659,7 +849,20 @@ class Rv1Pool:
         self.generation += 1
 
     def remove_ranks(self, ranks: Any) -> None:
-        """Remove ranks from the pool entirely (topology, state and properties)."""
+        """Remove ranks from the pool for good: their topology, up/down and
+        allocation state, and their membership of every property (the property
+        names stay). Job records are not changed; freeing such a job later skips
+        the missing ranks. Ranks not in the pool are ignored. :attr:`generation`
+        goes up by one.
+
+        Args:
+            ranks: Idset text, an int, an iterable of ints, or any object whose
+                ``str()`` is idset text (flux-core passes its ``IDset``).
+
+        Raises:
+            ValueError: Malformed idset text or an id out of range; nothing changes.
+            TypeError: ``ranks`` is a bool or holds non-integers.
+        """
         gone = as_idranges(ranks)
         self._core = self._core.without(gone)
         self._properties = {name: members.difference(gone)
@@ -669,34 +872,55 @@ class Rv1Pool:
     # -- copies and views -------------------------------------------------
 
     def copy(self) -> "Rv1Pool":
-        """An independent copy with the same state and job records (no logger,
-        no ``nslots``); array copies, never a re-parse."""
+        """An independent pool of the same class: the same ranks, up/down state,
+        allocations, job records and end times, properties, times, policy,
+        strictness and :attr:`generation`. It carries no logger and not the
+        ``nslots`` of the R the pool was built from (flux-core behaviour).
+        Changes to either never show in the other. It costs array copies, never
+        a re-parse, so a backfilling scheduler can make one per pass."""
         new = self._derived(self._core.copy())
         new._jobs = dict(self._jobs)
         new.generation = self.generation
         return new
 
     def to_resource_set(self) -> ResourceSet:
-        """A view of the whole topology, without allocation or up/down state."""
+        """A :class:`ResourceSet` snapshot of the whole topology: every rank with all
+        its cores and GPUs, the properties, times and the nodelist when the pool
+        has one; no allocation or up/down state, no ``nslots``, no scheduling."""
         return ResourceSet(self._core.topo, self._names, self._has_nodelist,
                            self._properties, self._starttime, self._expiration)
 
     def copy_allocated(self) -> ResourceSet:
-        """A view of the allocated cores and GPUs of each rank that has any."""
+        """A :class:`ResourceSet` snapshot of what is allocated: each rank with any
+        allocation, with exactly its allocated cores and GPUs; properties
+        intersected with those ranks (``+`` names included); the pool's times; no
+        nodelist (flux-core behaviour). flux-core's status request writes its
+        ``to_dict()``."""
         topo = self._core.allocated()
         return ResourceSet(topo, self._names, False,
                            rformat.properties_within(self._properties, topo.ranks(), local=True),
                            self._starttime, self._expiration)
 
     def copy_down(self) -> ResourceSet:
-        """A view of the down ranks with all their cores and GPUs."""
+        """A :class:`ResourceSet` snapshot of the down ranks, with all their cores
+        and GPUs, allocated or not; no properties and no nodelist; the pool's
+        times."""
         return ResourceSet(self._core.down(), self._names, False, {},
                            self._starttime, self._expiration)
 
     # -- R and summaries --------------------------------------------------
 
     def to_dict(self) -> Dict[str, Any]:
-        """R v1 as a new dict (SPEC §2.4)."""
+        """The pool as a new R version 1 dict, written as Flux writes R.
+
+        Keys in this order: ``version`` (1); ``execution`` with ``R_lite`` (ranks
+        with identical cores and GPUs grouped, groups ordered by their lowest
+        rank, ``core`` always present, ``gpu`` only when non-empty),
+        ``starttime`` and ``expiration`` (floats, seconds since the epoch),
+        ``nslots`` (only when positive), ``nodelist`` (one compressed hostlist,
+        only when the source R had one), ``properties`` (names sorted; only when
+        the pool has properties); ``scheduling`` when truthy. Changing the dict
+        changes neither the pool nor a later ``to_dict()``."""
         return rformat.encode(
             self._core.topo,
             self._names if self._has_nodelist else None,
@@ -708,18 +932,24 @@ class Rv1Pool:
         )
 
     def encode(self) -> str:
-        """R v1 as JSON text."""
+        """The pool as R version 1 JSON text: ``json.dumps(to_dict())``."""
         return json.dumps(self.to_dict())
 
     def dumps(self) -> str:
-        """The one-line summary of the whole topology (SPEC §2.5)."""
+        """The one-line summary Flux logs, of the whole topology (allocation and
+        up/down state do not show): per group of ranks with identical cores and
+        GPUs, ``rank<R>/core<C>`` plus ``,gpu<G>`` when it has GPUs, idsets in
+        brackets when they have two or more members, groups joined by a space,
+        e.g. ``"rank[0-3]/core[0-15],gpu[0-1] rank[4-7]/core[0-31]"``; ``""`` for
+        an empty pool."""
         return rformat.dumps(self._core.topo)
 
     def __str__(self) -> str:
         return self.dumps()
 
     def count(self, name: str) -> int:
-        """Number of ``"core"`` or ``"gpu"`` resources in the topology; 0 otherwise."""
+        """Number of cores (``name == "core"``) or GPUs (``"gpu"``) in the whole
+        topology, allocated or not; 0 for any other name."""
         if name == "core":
             return self._core.topo.ncores
         if name == "gpu":
@@ -727,22 +957,28 @@ class Rv1Pool:
         return 0
 
     def ranks(self) -> IDset:
-        """The ranks of the pool."""
+        """The pool's ranks as an :class:`IDset` (a method, as on flux-core's
+        ``Rv1Pool``; on a :class:`ResourceSet` it is a property)."""
         return IDset(self._core.topo.ranks())
 
     def nodelist(self) -> Hostlist:
-        """Host names of the ranks, in rank order."""
+        """Host names of the ranks in ascending rank order, as a :class:`Hostlist`
+        (``rank<N>`` for ranks the nodelist does not name)."""
         return Hostlist(self._names.names(self._core.topo.ranks()))
 
     def nnodes(self) -> int:
-        """Number of ranks."""
+        """Number of ranks (nodes) in the pool."""
         return len(self._core.topo)
 
     # -- times and scheduling ----------------------------------------------
 
     @property
     def expiration(self) -> float:
-        """The pool's expiration (seconds since the epoch; 0.0 = none)."""
+        """The pool's expiration, seconds since the epoch (0.0 = none).
+
+        A job allocated without a duration ends at this time. Setting it stores
+        ``float(value)`` (``TypeError``/``ValueError`` when it is not a number)
+        and does not change :attr:`generation` (flux-core behaviour)."""
         return self._expiration
 
     @expiration.setter
@@ -750,27 +986,39 @@ class Rv1Pool:
         self._expiration = _float(value, "expiration")
 
     def set_expiration(self, expiration: float) -> None:
-        """Set the expiration, seconds since the epoch, stored as ``float``
-        (SPEC M23); does not count as a mutation for ``generation`` (M18).
-        ``TypeError``/``ValueError`` when it is not a number."""
+        """Set the expiration (seconds since the epoch; 0.0 = none), stored as
+        ``float`` as flux-core does; a scheduler stamps allocation results with
+        it. Does not change :attr:`generation`.
+
+        Raises:
+            TypeError: ``expiration`` is not a number or numeric string.
+            ValueError: A string that is not a number, or a value too large.
+        """
         self._expiration = _float(expiration, "expiration")
 
     def get_expiration(self) -> float:
-        """The expiration."""
+        """The expiration, seconds since the epoch (0.0 = none)."""
         return self._expiration
 
     def set_starttime(self, starttime: float) -> None:
-        """Set the start time, seconds since the epoch, stored as ``float``
-        (SPEC M23). ``TypeError``/``ValueError`` when it is not a number."""
+        """Set the start time (seconds since the epoch) that ``to_dict()`` writes,
+        stored as ``float`` as flux-core does; a scheduler stamps allocation
+        results with it. Does not change :attr:`generation`.
+
+        Raises:
+            TypeError: ``starttime`` is not a number or numeric string.
+            ValueError: A string that is not a number, or a value too large.
+        """
         self._starttime = _float(starttime, "starttime")
 
     def get_starttime(self) -> float:
-        """The start time."""
+        """The start time, seconds since the epoch (0.0 = unset)."""
         return self._starttime
 
     @property
     def scheduling(self) -> Any:
-        """R's opaque ``scheduling`` value (a fresh copy), or None."""
+        """R's opaque ``scheduling`` value (a fresh copy each time), or ``None`` when
+        R had none or a falsy one. Setting it to a falsy value removes it."""
         return None if self._scheduling is None else json.loads(self._scheduling)
 
     @scheduling.setter
