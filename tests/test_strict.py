@@ -3,6 +3,8 @@
 refuses and what SPEC §12 keeps only for compatibility; the default keeps
 flux-core's behaviour, and everything else is the same in both modes."""
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -279,7 +281,8 @@ OPS = st.sampled_from(["alloc", "alloc_same", "free_other", "free_part", "free_w
                        "hello_overlap", "hello_free", "free"])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FLUXPOOL_STRICT_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(st.tuples(OPS, st.integers(0, 5), st.integers(1, 3)), max_size=25),
        policy=st.sampled_from(POLICIES))
 def test_strict_refusals_leave_the_pool_exactly_as_before(ops, policy):

@@ -148,6 +148,69 @@ def expand(text: str) -> List[str]:
     return names
 
 
+class _Compressor:
+    """compress()'s output built incrementally: from single names, or from whole
+    runs of numbered names at once, with the same result as name by name."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        # (prefix, runs); prefix None marks a literal name (runs == [[name]]);
+        # a run is [lo, hi, width, lo_text].
+        self._groups: List[Tuple[Optional[str], List[List]]] = []
+
+    def _add(self, prefix: str, value: int, digits: str) -> List:
+        """Add one numbered name; returns the run that now ends with it."""
+        groups = self._groups
+        if groups and groups[-1][0] == prefix:
+            run = groups[-1][1][-1]
+            # A run stops at MAX_RANGE hosts so that expand() accepts what this writes.
+            if (value == run[1] + 1 and f"{value:0{run[2]}d}" == digits
+                    and value - run[0] < MAX_RANGE):
+                run[1] = value
+                return run
+            run = [value, value, len(digits), digits]
+            groups[-1][1].append(run)
+            return run
+        run = [value, value, len(digits), digits]
+        groups.append((prefix, [run]))
+        return run
+
+    def name(self, name: str) -> None:
+        """Add one host name."""
+        m = _TRAILING_DIGITS.fullmatch(name)
+        if m is None:
+            self._groups.append((None, [[name]]))
+        else:
+            self._add(m.group(1), int(m.group(2)), m.group(2))
+
+    def numbered(self, prefix: str, lo: int, hi: int, width: int) -> None:
+        """Add the names ``prefix + f"{v:0{width}d}"`` for v in lo..hi; ``prefix``
+        must not end with an ASCII digit (then each name splits as written).
+        Within one such range a run never breaks on width (a zero-padded value
+        and the wider values after it format alike), only at MAX_RANGE hosts,
+        so the cost is per MAX_RANGE hosts, not per host."""
+        v = lo
+        while v <= hi:
+            run = self._add(prefix, v, f"{v:0{width}d}")
+            end = min(hi, run[0] + MAX_RANGE - 1)
+            if end > v:
+                run[1] = end
+            v = end + 1
+
+    def text(self) -> str:
+        parts = []
+        for prefix, runs in self._groups:
+            if prefix is None:
+                parts.append(runs[0][0])
+            elif len(runs) == 1 and runs[0][0] == runs[0][1]:
+                parts.append(prefix + runs[0][3])
+            else:
+                items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
+                parts.append(f"{prefix}[{','.join(items)}]")
+        return ",".join(parts)
+
+
 def compress(names: Iterable[str]) -> str:
     """Compress host names into hostlist text, keeping their order, as Flux writes
     an R nodelist.
@@ -165,34 +228,10 @@ def compress(names: Iterable[str]) -> str:
     Returns:
         The hostlist text (``""`` for no names).
     """
-    groups: List[Tuple[Optional[str], List[List]]] = []  # (prefix or None for literal, runs)
+    out = _Compressor()
     for name in names:
-        m = _TRAILING_DIGITS.fullmatch(name)
-        if m is None:
-            groups.append((None, [[name]]))
-            continue
-        prefix, digits = m.group(1), m.group(2)
-        value = int(digits)
-        if groups and groups[-1][0] == prefix:
-            run = groups[-1][1][-1]  # [lo, hi, width, lo_text]
-            # A run stops at MAX_RANGE hosts so that expand() accepts what this writes.
-            if (value == run[1] + 1 and f"{value:0{run[2]}d}" == digits
-                    and value - run[0] < MAX_RANGE):
-                run[1] = value
-                continue
-            groups[-1][1].append([value, value, len(digits), digits])
-        else:
-            groups.append((prefix, [[value, value, len(digits), digits]]))
-    parts = []
-    for prefix, runs in groups:
-        if prefix is None:
-            parts.append(runs[0][0])
-        elif len(runs) == 1 and runs[0][0] == runs[0][1]:
-            parts.append(prefix + runs[0][3])
-        else:
-            items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
-            parts.append(f"{prefix}[{','.join(items)}]")
-    return ",".join(parts)
+        out.name(name)
+    return out.text()
 
 
 class HostMatcher:
@@ -374,6 +413,50 @@ class NameTable:
                 if offset < _segment_size(seg):
                     return _segment_name(seg, offset)
         return f"rank{rank}"
+
+    def hostlist(self, ranks: IdRanges) -> str:
+        """``compress(self.names(ranks))``, computed per interval of ``ranks`` and
+        per bracket segment of the nodelist, never per host (a rank outside the
+        table's ranks is named exactly as ``name()`` names it)."""
+        out = _Compressor()
+        starts, cum = self._starts, self._cum
+        for a, b in ranks.intervals():
+            # Between two run starts a rank's position grows with the rank,
+            # as name() computes it.
+            k = bisect.bisect_right(starts, a) - 1
+            while a <= b:
+                if k < 0:
+                    end = b if not starts else min(b, starts[0] - 1)
+                    out.numbered("rank", a, end, 1)
+                else:
+                    end = b if k + 1 == len(starts) else min(b, starts[k + 1] - 1)
+                    self._positions(out, cum[k] + a - starts[k], end - a + 1, a)
+                a = end + 1
+                k += 1
+        return out.text()
+
+    def _positions(self, out: "_Compressor", pos: int, count: int, rank: int) -> None:
+        """Add the names of nodelist positions pos..pos+count-1 (ranks rank...)."""
+        seg_cum, segs = self._seg_cum, self._segs
+        s = bisect.bisect_right(seg_cum, pos) - 1
+        while count > 0:
+            if s < 0 or s >= len(segs) or pos - seg_cum[s] >= _segment_size(segs[s]):
+                out.numbered("rank", rank, rank + count - 1, 1)  # past the nodelist
+                return
+            prefix, lo, _, width, suffix = seg = segs[s]
+            offset = pos - seg_cum[s]
+            take = min(count, _segment_size(seg) - offset)
+            if width < 0:
+                out.name(prefix)
+            elif not suffix and not prefix[-1:].isdigit():
+                out.numbered(prefix, lo + offset, lo + offset + take - 1, width)
+            else:
+                for v in range(lo + offset, lo + offset + take):
+                    out.name(f"{prefix}{v:0{width}d}{suffix}")
+            pos += take
+            rank += take
+            count -= take
+            s += 1
 
     def names(self, ranks: Iterable[int]) -> List[str]:
         """Host names of ``ranks`` (an iterable of ints), in the order given, as a list."""

@@ -6,8 +6,9 @@ unknown vertices without a node are dropped), and turns every kind of bad
 input into a ``ValueError``/``TypeError`` with a message.
 """
 
+import marshal
 from collections.abc import Mapping
-from typing import Any, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from . import constraint as _constraint
 from ._rv1core import decode_idset
@@ -30,6 +31,8 @@ def _int_field(spec: Mapping, key: str, default: Any) -> Any:
     with ``int()``: a bool counts as 0 or 1, ``2.0`` and ``"2"`` as 2. Only
     ``max`` may be null (unbounded); absent fields take ``default``."""
     value = spec.get(key, default)
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
     if value is None and key == "max":
         return None
     if not isinstance(value, int):
@@ -119,6 +122,11 @@ class ResourceCount:
                 ``+1``, malformed RFC 45 text, a value of 2^31 or more, or more
                 than 65,536 expanded values.
         """
+        kind = type(v)
+        if kind is str:
+            return cls._from_string(v)
+        if kind is dict:
+            return cls._from_dict(v, default)
         if isinstance(v, int):
             if v < 1:
                 raise ValueError(f"RFC 14 count: integer count must be >= 1, got {v}")
@@ -248,31 +256,40 @@ class _Walk:
     def visit(self, vertices: Any, factor: int, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ValueError(f"jobspec resource nesting exceeds maximum depth {MAX_DEPTH}")
-        if not isinstance(vertices, list):
+        if type(vertices) is not list and not isinstance(vertices, list):
             raise ValueError(f"jobspec resources must be a list, got {type(vertices).__name__}")
         for vertex in vertices:
-            if not isinstance(vertex, Mapping):
+            if type(vertex) is not dict and not isinstance(vertex, Mapping):
                 raise ValueError(f"jobspec resource vertex must be an object, got {vertex!r}")
             kind = vertex.get("type", "")
-            count = ResourceCount.from_count_spec(vertex.get("count", 1))
-            children = vertex.get("with", [])
-            exclusive = bool(vertex.get("exclusive", False))
+            spec = vertex.get("count", 1)
+            # The common count, a plain int in range, needs no ResourceCount for
+            # core and GPU vertices (only its value is used).
+            if type(spec) is int and 0 < spec <= MAX_COUNT:
+                low = spec
+                count = None
+            else:
+                count = ResourceCount.from_count_spec(spec)
+                low = count.min
+            children = vertex.get("with")
             if kind == "node":
-                self.nodes = count
+                self.nodes = count if count is not None else ResourceCount(low, low)
                 self.node_factor = factor
-                self.exclusive |= exclusive
+                if vertex.get("exclusive", False):
+                    self.exclusive = True
                 if children:
                     self.visit(children, factor, depth + 1)
                 continue
             if kind == "slot":
-                self.slots = count
-                self.exclusive |= exclusive
+                self.slots = count if count is not None else ResourceCount(low, low)
+                if vertex.get("exclusive", False):
+                    self.exclusive = True
             elif kind == "core":
-                self.slot_size = count.min
+                self.slot_size = low
             elif kind == "gpu":
-                self.gpu_per_slot = count.min
+                self.gpu_per_slot = low
             if children:
-                self.visit(children, factor * count.min, depth + 1)
+                self.visit(children, factor * low, depth + 1)
 
 
 class ResourceRequest:
@@ -412,7 +429,7 @@ class ResourceRequest:
             TypeError: ``jobspec`` is not a ``Mapping``, or a part of it has a
                 wrong type.
         """
-        if not isinstance(jobspec, Mapping):
+        if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
             raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
         resources = jobspec.get("resources")
         if not resources:
@@ -423,10 +440,10 @@ class ResourceRequest:
             _check_strict_counts(resources)
 
         attributes = jobspec.get("attributes", {})
-        if not isinstance(attributes, Mapping):
+        if type(attributes) is not dict and not isinstance(attributes, Mapping):
             raise ValueError("jobspec attributes must be an object")
         system = attributes.get("system")
-        if system is not None and not isinstance(system, Mapping):
+        if system is not None and type(system) is not dict and not isinstance(system, Mapping):
             raise ValueError("jobspec attributes.system must be an object")
         if jobspec.get("version") == 1:
             if system is None:
@@ -446,7 +463,7 @@ class ResourceRequest:
         duration = _duration(system.get("duration"))
         constraint = system.get("constraints") or None
         if constraint is not None:
-            _constraint.validate(constraint, strict)
+            _validate_constraint(constraint, strict)
         return cls(
             node_count,
             slot_count,
@@ -457,6 +474,34 @@ class ResourceRequest:
             walk.exclusive,
             jobspec,
         )
+
+
+_VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of (strict, constraint) that validated
+_VALID_CONSTRAINTS_MAX = 1024          # entries
+_VALID_CONSTRAINT_BYTES = 4096         # longest key kept (bounds the cache at 4 MiB)
+
+
+def _validate_constraint(constraint: Any, strict: bool) -> None:
+    """``constraint.validate``, remembering the constraints that passed.
+
+    A scheduler sees the same few constraints over and over, each decoded anew
+    from JSON. The key is the constraint's ``marshal`` form (version 2, no
+    back-references): it exists only for exact built-in types (any subclass or
+    other object raises, and is then validated every time), and equal bytes
+    mean equal content, which is all validation looks at."""
+    try:
+        key = marshal.dumps((strict, constraint), 2)
+    except (ValueError, TypeError, RecursionError):
+        _constraint.validate(constraint, strict)
+        return
+    if key in _VALID_CONSTRAINTS:
+        return
+    _constraint.validate(constraint, strict)
+    if len(key) > _VALID_CONSTRAINT_BYTES:
+        return
+    if len(_VALID_CONSTRAINTS) >= _VALID_CONSTRAINTS_MAX:
+        _VALID_CONSTRAINTS.clear()
+    _VALID_CONSTRAINTS[key] = None
 
 
 def _duration(value: Any) -> float:

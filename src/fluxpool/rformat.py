@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._rv1core import IdRanges, Topology, decode_idset
-from .hostlist import NameTable, compress
+from .hostlist import NameTable
 
 __all__ = ["RParts", "bad_property_name", "parse", "parse_allocation", "parse_text", "encode", "dumps",
            "properties_within"]
@@ -265,7 +265,7 @@ def _nodelist(topo: Topology, names: NameTable) -> str:
     if len(topo) == 1:
         text = names.name(topo.rank_at(0))  # one host: its name is its hostlist
     else:
-        text = compress(names.names(topo.ranks()))
+        text = names.hostlist(topo.ranks())
     topo.cache["nodelist"] = (names, text)
     return text
 
