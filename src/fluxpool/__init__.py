@@ -2,7 +2,11 @@
 
 The public API is that of flux-core's ``flux.resource.ResourcePool`` and its
 R version 1 implementation ``Rv1Pool``; the hot path is a compiled core over
-packed bitsets. See SPEC.md for the contract.
+packed bitsets. Start with ``ResourcePool(R)``; every class and method says
+its argument forms, units and errors (``help(fluxpool.ResourcePool)``). The
+documentation, with the user guide and the differences from flux-core, is at
+https://fluxpool.readthedocs.io. ``fluxpool.flux`` plugs the pool into a
+running Flux.
 """
 
 from ._version import __version__
