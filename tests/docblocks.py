@@ -135,7 +135,10 @@ def commands(text: str) -> List[List[str]]:
         current: List[str] = []
         for word in words:
             if word in ("|", ">", "<", ";", "||"):
-                raise ValueError(f"README shell line {line!r}: only simple commands and && are run")
+                raise ValueError(
+                    f"shell line {line!r}: the tests run only simple commands joined by &&; "
+                    "write it so, or put <!-- not run: REASON --> (README) or "
+                    ".. not run: REASON (docs) before its block")
             if word == "&&":
                 out.append(current)
                 current = []
