@@ -215,6 +215,7 @@ class _Walk:
             children = vertex.get("with", [])
             exclusive = bool(vertex.get("exclusive", False))
             if kind == "node":
+                self._node_vertex()
                 self.nodes = count
                 self.node_factor = factor
                 self.exclusive |= exclusive
@@ -228,8 +229,16 @@ class _Walk:
                 self.slot_size = count.min
             elif kind == "gpu":
                 self.gpu_per_slot = count.min
+            else:
+                self._other_vertex(kind, exclusive, children)
             if children:
                 self.visit(children, factor * count.min, depth + 1)
+
+    def _node_vertex(self) -> None:
+        """Hook: a node vertex is about to be recorded."""
+
+    def _other_vertex(self, kind: Any, exclusive: bool, children: Any) -> None:
+        """Hook: a vertex that is not node, slot, core or GPU."""
 
 
 class ResourceRequest:
@@ -315,25 +324,7 @@ class ResourceRequest:
         Raises ``ValueError`` (or ``TypeError``/``KeyError``) with a message for
         anything it cannot use, including a malformed constraint (F3).
         """
-        if not isinstance(jobspec, Mapping):
-            raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
-        resources = jobspec.get("resources")
-        if not resources:
-            raise ValueError("jobspec has no resources")
-        walk = _Walk()
-        walk.visit(resources, 1, 0)
-
-        attributes = jobspec.get("attributes", {})
-        if not isinstance(attributes, Mapping):
-            raise ValueError("jobspec attributes must be an object")
-        system = attributes.get("system")
-        if system is not None and not isinstance(system, Mapping):
-            raise ValueError("jobspec attributes.system must be an object")
-        if jobspec.get("version") == 1:
-            if system is None:
-                raise ValueError("getting duration: Object item not found: system")
-            if system.get("duration") is None:
-                raise ValueError("getting duration: Object item not found: duration")
+        walk, system = _walk_jobspec(jobspec, _Walk())
         if walk.slots is None:
             raise ValueError("Unable to determine slot count")
         if walk.slot_size is None:
@@ -343,11 +334,7 @@ class ResourceRequest:
         slot_count = walk.slots
         if walk.exclusive and node_count is None:
             node_count, slot_count = slot_count, ResourceCount(1, 1)
-        system = system or {}
-        duration = _duration(system.get("duration"))
-        constraint = system.get("constraints") or None
-        if constraint is not None:
-            _constraint.validate(constraint)
+        duration, constraint = _system_fields(system)
         return cls(
             node_count,
             slot_count,
@@ -358,6 +345,39 @@ class ResourceRequest:
             walk.exclusive,
             jobspec,
         )
+
+
+def _walk_jobspec(jobspec: Any, walk: _Walk) -> Tuple[_Walk, Mapping]:
+    """Walk a jobspec's resources into ``walk`` and check its attributes the way
+    flux-core does; returns ``(walk, attributes.system or {})``."""
+    if not isinstance(jobspec, Mapping):
+        raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
+    resources = jobspec.get("resources")
+    if not resources:
+        raise ValueError("jobspec has no resources")
+    walk.visit(resources, 1, 0)
+
+    attributes = jobspec.get("attributes", {})
+    if not isinstance(attributes, Mapping):
+        raise ValueError("jobspec attributes must be an object")
+    system = attributes.get("system")
+    if system is not None and not isinstance(system, Mapping):
+        raise ValueError("jobspec attributes.system must be an object")
+    if jobspec.get("version") == 1:
+        if system is None:
+            raise ValueError("getting duration: Object item not found: system")
+        if system.get("duration") is None:
+            raise ValueError("getting duration: Object item not found: duration")
+    return walk, system or {}
+
+
+def _system_fields(system: Mapping) -> Tuple[float, Any]:
+    """``(duration, constraint)`` of attributes.system, the constraint validated."""
+    duration = _duration(system.get("duration"))
+    constraint = system.get("constraints") or None
+    if constraint is not None:
+        _constraint.validate(constraint)
+    return duration, constraint
 
 
 def _duration(value: Any) -> float:

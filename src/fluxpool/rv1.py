@@ -255,6 +255,12 @@ class Rv1Pool:
         if placed is None:
             self._feasibility(request, mask)
             raise InsufficientResources("insufficient resources")
+        return self._record_alloc(jobid, duration, placed)
+
+    def _record_alloc(self, jobid: Any, duration: float,
+                      placed: Tuple[Topology, int]) -> "Rv1Pool":
+        """Record a placement ``(allocation, nslots)`` for ``jobid`` (end time from
+        ``duration`` seconds, else the pool's expiration) and return it as a pool."""
         topo, nslots = placed
         if duration > 0.0:
             end = time.time() + duration

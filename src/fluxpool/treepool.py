@@ -1,0 +1,311 @@
+"""``TreePool``: topology-aware placement (SPEC §17), flux-core's ``TreePool`` on
+the compiled core.
+
+The pool reads a digested node topology from ``R.scheduling.children``
+(:mod:`fluxpool.topotree`) and places, on each candidate rank (fewest free
+cores, then GPUs, first):
+
+- GPU+core slots in the finest topology level that can hold them, level by
+  level up to the whole node;
+- CPU-only slots best-fit inside the finest level that holds one slot, so
+  whole groups stay free for GPU jobs;
+- container-exclusive requests (``numa{x}``, ``socket{x}``, any named level)
+  as whole containers;
+- node-exclusive requests as whole nodes.
+
+Allocation results carry R's ``scheduling`` with ``children`` trimmed to the
+allocated ranks. Where flux-core's TreePool is wrong (SPEC §17 T1–T9) this
+pool fixes T1–T4 always and T5–T9 under ``strict=True``.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional
+
+from . import rformat
+from ._rv1core import MODE_CONTAINER, MODE_CPU, MODE_GPU, TreeIndex, tree_allocate
+from .errors import InfeasibleRequest, InsufficientResources
+from .jobspec import ResourceCount, ResourceRequest, _system_fields, _Walk, _walk_jobspec
+from .pool import ResourcePool
+from .rv1 import Logger, Rv1Pool, RankMask, _count_arg, _discrete_check, _max_arg
+from .topotree import Tree, read_children, trim_children
+
+__all__ = ["TreePool", "TreeRv1Pool", "TreeResourceRequest"]
+
+
+class _TreeWalk(_Walk):
+    """flux-core's TreePool walk: also notes a node below a slot and an
+    exclusive leaf vertex of another type (a container level)."""
+
+    __slots__ = ("slot_above_node", "container_level")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slot_above_node = False
+        self.container_level: Optional[str] = None
+
+    def _node_vertex(self) -> None:
+        if self.slots is not None:
+            self.slot_above_node = True
+
+    def _other_vertex(self, kind: Any, exclusive: bool, children: Any) -> None:
+        if exclusive and not children:
+            self.container_level = kind
+
+
+class TreeResourceRequest(ResourceRequest):
+    """A request as flux-core's TreePool parses it (SPEC §17).
+
+    Beyond :class:`ResourceRequest`: ``container_level`` names the level of an
+    exclusive leaf vertex that is not node/slot/core/gpu (``numa{x}``); a
+    node-exclusive request needs no core vertex (``slot_size`` is then 0); and a
+    slot above the node (``slot[4]/node[2]``) has its slot count divided back by
+    the node factor when it divides evenly.
+    """
+
+    __slots__ = ("container_level",)
+
+    def __init__(self, *args: Any, container_level: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.container_level = container_level
+
+    @classmethod
+    def from_jobspec(cls, jobspec: Mapping) -> "TreeResourceRequest":
+        """Parse a jobspec dict; raises ``ValueError``/``TypeError`` with a message
+        for anything it cannot use (the messages of flux-core's parser)."""
+        walk, system = _walk_jobspec(jobspec, _TreeWalk())
+        if walk.slots is None:
+            raise ValueError("Unable to determine slot count")
+        container = walk.container_level
+        if walk.slot_size is None and container is None and not walk.exclusive:
+            raise ValueError("Unable to determine slot size")
+        nf = walk.node_factor
+        slots = walk.slots
+        if walk.nodes is not None:
+            node_count = walk.nodes.scaled(nf)
+            if walk.slot_above_node and nf > 1 and slots.min % nf == 0:
+                slot_count = ResourceCount(
+                    slots.min // nf, None if slots.max is None else slots.max // nf
+                )
+            else:
+                slot_count = slots
+        else:
+            node_count, slot_count = None, slots
+        if walk.exclusive and node_count is None and container is None:
+            node_count, slot_count = slot_count, ResourceCount(1, 1)
+        duration, constraint = _system_fields(system)
+        return cls(
+            node_count,
+            slot_count,
+            walk.slot_size if walk.slot_size is not None else 0,
+            walk.gpu_per_slot,
+            duration,
+            constraint,
+            walk.exclusive,
+            jobspec,
+            container_level=container,
+        )
+
+
+class TreeRv1Pool(Rv1Pool):
+    """The R version 1 implementation behind :class:`TreePool` (flux-core's
+    ``_TreePoolV1``): an :class:`Rv1Pool` whose placement follows the node
+    topology in ``R.scheduling.children``.
+
+    ``R`` is R JSON text or a dict with ``scheduling.children``; ``strict=True``
+    fixes SPEC §17 T5–T9 (and §15). ``policy`` is accepted and ignored:
+    TreePool has its own candidate order. Raises ``ValueError`` when R has no
+    ``scheduling`` or ``children``, or the children are malformed or do not
+    describe every rank (:func:`fluxpool.topotree.read_children`), ``TypeError``
+    for values of the wrong JSON type.
+    """
+
+    known_options = Rv1Pool.known_options | {"strict"}
+
+    def __init__(self, R: Any = None, log: Optional[Logger] = None, strict: bool = False,
+                 **kwargs: Any) -> None:
+        kwargs.pop("policy", None)
+        super().__init__(R, log=log, policy="best-fit", strict=strict, **kwargs)
+        self.strict = bool(strict)
+        scheduling = self.scheduling
+        if scheduling is None and _raw_scheduling(R) is not None:
+            scheduling = {}
+        topo = self._core.topo
+        tree = read_children(scheduling, topo.ranks(), topo.wc, topo.wg, self.strict)
+        index = TreeIndex(tree.types, topo, tree.assign)
+        if index.untyped():
+            raise ValueError(
+                f"TreePool: no topology for ranks {index.untyped().encode()}"
+            )
+        self._tree: Tree = tree
+        self._tindex = index
+        self._scheduling = json.dumps(tree.scheduling)
+
+    def _init_from_state(self, source: Rv1Pool) -> None:
+        self.strict = getattr(source, "strict", False)
+        self._tree = source._tree
+        topo = self._core.topo
+        self._tindex = (source._tindex if source._tindex.topo is topo
+                        else source._tindex.restrict(topo))
+
+    @property
+    def name(self) -> str:
+        """``"TreePool"``, as flux-core names it."""
+        return "TreePool"
+
+    # -- requests ---------------------------------------------------------
+
+    def parse_resource_request(self, jobspec: Mapping) -> TreeResourceRequest:
+        """Parse a jobspec with TreePool's parser (container levels, node-exclusive
+        without cores, slot above node)."""
+        return TreeResourceRequest.from_jobspec(jobspec)
+
+    def check_feasibility(self, request: Any) -> None:
+        """Raise ``InfeasibleRequest`` if the request can never fit this pool's
+        total capacity, as flux-core's TreePool decides it."""
+        _discrete_check(request)
+        self._tree_feasibility(request, self._mask(request))
+
+    def _tree_feasibility(self, request: Any, mask: Optional[RankMask]) -> None:
+        container = getattr(request, "container_level", None)
+        nnodes, nslots = request.nnodes, request.nslots
+        if container is not None:
+            per_type = self._tindex.type_counts(mask)
+            have = self._tree.container_counts(container)
+            if nnodes > 0:
+                per_node = nslots // nnodes
+                eligible = sum(n for n, c in zip(per_type, have) if c >= per_node)
+                if eligible < nnodes:
+                    raise InfeasibleRequest(
+                        f"unsatisfiable request: need {nnodes} node(s) with "
+                        f"{per_node} exclusive '{container}' container(s) each, "
+                        f"only {eligible} eligible"
+                    )
+                return
+            total = sum(n * c for n, c in zip(per_type, have))
+            if total < nslots:
+                raise InfeasibleRequest(
+                    f"unsatisfiable request: need {nslots} exclusive '{container}' "
+                    f"container(s), only {total} available"
+                )
+            return
+        counts = self._core.topo.shape_counts(mask)
+        size, gpus = request.slot_size, request.gpu_per_slot
+        if request.exclusive:
+            need = max(nnodes, 1)
+            eligible = sum(n for (c, g), n in counts.items()
+                           if c >= size and (gpus == 0 or g >= gpus))
+            if eligible < need:
+                raise InfeasibleRequest(
+                    f"unsatisfiable request: need {need} exclusive node(s), "
+                    f"only {eligible} eligible"
+                )
+            return
+        self._feasibility(request, mask)
+
+    # -- allocation -------------------------------------------------------
+
+    def alloc(self, jobid: Any, request: Any) -> "TreeRv1Pool":
+        """Allocate ``request`` for ``jobid`` the way flux-core's TreePool places
+        it and return the allocated resources as a new pool (its ``scheduling``
+        children cut to the allocated ranks). Raises ``InsufficientResources``
+        (not now), ``InfeasibleRequest`` (never) or ``ValueError`` (malformed
+        request); the pool is unchanged when it raises."""
+        _discrete_check(request)
+        mask = self._mask(request)
+        size = _count_arg(request.slot_size, "slot_size", 0)
+        gpus = _count_arg(request.gpu_per_slot, "gpu_per_slot", 0)
+        duration = request.duration
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+            raise ValueError(f"request duration must be a number, got {duration!r}")
+        container = getattr(request, "container_level", None)
+        exclusive = bool(request.exclusive)
+        sets = None
+        if container is not None:
+            mode = MODE_CONTAINER
+            sets = self._tree.container_sets(container)
+        elif gpus > 0:
+            mode = MODE_GPU
+        else:
+            mode = MODE_CPU
+        nnodes = _count_arg(request.nnodes, "nnodes", 0)
+        placed = tree_allocate(
+            self._core, self._tindex, mode,
+            nnodes,
+            _max_arg(request.nnodes_max, "nnodes_max") if nnodes > 0 else -1,
+            _count_arg(request.nslots, "nslots", 0),
+            _max_arg(request.nslots_max, "nslots_max"),
+            size, gpus, exclusive, mask, sets,
+            False,
+        )
+        if placed is None:
+            self._tree_feasibility(request, mask)
+            raise InsufficientResources("insufficient resources")
+        return self._record_alloc(jobid, duration, placed)
+
+    def remove_ranks(self, ranks: Any) -> None:
+        """Remove ranks from the pool; its topology children lose them too (T3)."""
+        super().remove_ranks(ranks)
+        self._tindex = self._tindex.restrict(self._core.topo)
+
+    # -- R ----------------------------------------------------------------
+
+    @property
+    def scheduling(self) -> Any:
+        """R's ``scheduling`` with ``children`` cut to this pool's ranks (a fresh
+        copy every time, T3/T4), or None."""
+        if self._scheduling is None:
+            return None
+        value = json.loads(self._scheduling)
+        if isinstance(value, dict):
+            value = trim_children(value, self._core.topo.ranks())
+        return value
+
+    @scheduling.setter
+    def scheduling(self, value: Any) -> None:
+        self._scheduling = json.dumps(value) if value else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """R v1 as a new dict, ``scheduling.children`` cut to this pool's ranks."""
+        return rformat.encode(
+            self._core.topo,
+            self._names if self._has_nodelist else None,
+            self._properties,
+            self._starttime,
+            self._expiration,
+            self._nslots,
+            None if self._scheduling is None else json.dumps(self.scheduling),
+        )
+
+
+def _raw_scheduling(R: Any) -> Any:
+    if isinstance(R, str):
+        try:
+            R = json.loads(R)
+        except ValueError:
+            return None
+    return R.get("scheduling") if isinstance(R, Mapping) else None
+
+
+class TreePool(ResourcePool):
+    """flux-core's ``flux.resource.TreePool`` on fluxpool's core: a
+    :class:`ResourcePool` whose implementation is :class:`TreeRv1Pool`.
+
+    ``TreePool(R, log=None, strict=False)`` with R as JSON text, a dict or a
+    ``TreeRv1Pool``. Raises ``ValueError`` for an R version other than 1 and
+    everything :class:`TreeRv1Pool` raises.
+    """
+
+    _impl_map = {1: TreeRv1Pool}
+
+    def __init__(self, R: Any = None, log: Optional[Logger] = None, **kwargs: Any) -> None:
+        if isinstance(R, Rv1Pool):
+            super().__init__(R)
+            return
+        if isinstance(R, str):
+            R = rformat.parse_text(R)
+        version = R.get("version", 1) if isinstance(R, Mapping) else 1
+        impl = self._impl_map.get(version) if type(version) is int else None
+        if impl is None:
+            raise ValueError(f"R version {version} not supported by TreePool")
+        super().__init__(impl(R, log=log, **kwargs))
