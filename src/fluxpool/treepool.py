@@ -127,7 +127,7 @@ class TreeRv1Pool(Rv1Pool):
         kwargs.pop("policy", None)
         super().__init__(R, log=log, policy="best-fit", strict=strict, **kwargs)
         self.strict = bool(strict)
-        scheduling = self.scheduling
+        scheduling = None if self._scheduling is None else json.loads(self._scheduling)
         if scheduling is None and _raw_scheduling(R) is not None:
             scheduling = {}
         topo = self._core.topo
