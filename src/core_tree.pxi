@@ -210,6 +210,15 @@ ctypedef struct TreeWork:
     uint64_t* out_c
     uint64_t* out_g
     int64_t* score     # 2 per group of the largest set: (score, index)
+    int strict         # STRICT_* flags
+
+
+# Strict-mode fixes of flux-core TreePool's placement (SPEC §17).
+cdef enum:
+    STRICT_PACK = 1     # T5: CPU slots continue into coarser levels
+    STRICT_NOCORE = 2   # T7: slots without cores are counted, not "one per node"
+TREE_STRICT_PACK = STRICT_PACK
+TREE_STRICT_NOCORE = STRICT_NOCORE
 
 
 cdef inline void _zero(uint64_t* row, Py_ssize_t nw) noexcept:
@@ -273,7 +282,7 @@ cdef int64_t _tree_gpu(TreeTypes T, int32_t t, const uint64_t* fc, const uint64_
     cdef int64_t n = 0, cc, cg, xc, xg, k
     _zero(w.out_c, wc)
     _zero(w.out_g, wg)
-    if s == 0:
+    if s == 0 and not (w.strict & STRICT_NOCORE):
         return 1
     memcpy(w.rem_c, fc, wc * 8)
     memcpy(w.rem_g, fg, wg * 8)
@@ -317,12 +326,14 @@ cdef int64_t _tree_cpu(TreeTypes T, int32_t t, const uint64_t* fc, int64_t s, in
                        bint excl, TreeWork* w) noexcept:
     """CPU-only slots from one rank: the finest level with a group that holds a
     slot, its groups fewest-available first."""
-    cdef Py_ssize_t wc = w.wc, li, gi, sid, chosen = -1, j, ng, lo
+    cdef Py_ssize_t wc = w.wc, li, gi, sid, chosen = -1, chosen_li = 0, j, ng, lo
     cdef int64_t n = 0, cc
     cdef bint use_excl = False
     _zero(w.out_c, wc)
     _zero(w.out_g, w.wg)
     if s == 0:
+        if (w.strict & STRICT_NOCORE) and maxs >= 0:
+            return maxs
         return 1
     memcpy(w.rem_c, fc, wc * 8)
     for li in range(T.type_lo[t + 1] - T.type_lo[t]):
@@ -337,6 +348,7 @@ cdef int64_t _tree_cpu(TreeTypes T, int32_t t, const uint64_t* fc, int64_t s, in
                 chosen = sid
                 break
         if chosen >= 0:
+            chosen_li = li
             break
     if chosen < 0:
         return 0
@@ -362,6 +374,24 @@ cdef int64_t _tree_cpu(TreeTypes T, int32_t t, const uint64_t* fc, int64_t s, in
             _clear_in(w.rem_c, w.tk_c, wc)
             cc -= s
             n += 1
+    if not (w.strict & STRICT_PACK):
+        return n
+    # Strict (T5): what the chosen level left, packed level by level above it.
+    if use_excl:
+        memcpy(w.rem_c, fc, wc * 8)
+        _clear_in(w.rem_c, w.out_c, wc)
+    for li in range(chosen_li + 1, T.type_lo[t + 1] - T.type_lo[t]):
+        sid = T.lev_set[T.type_lo[t] + li]
+        for gi in range(T.set_lo[sid], T.set_lo[sid + 1]):
+            cc = _and_count(w.av_c, w.rem_c, &T.gcm[gi * wc], wc)
+            while cc >= s:
+                if maxs >= 0 and n >= maxs:
+                    return n
+                _take_low(w.av_c, w.tk_c, wc, s)
+                _or_into(w.out_c, w.tk_c, wc)
+                _clear_in(w.rem_c, w.tk_c, wc)
+                cc -= s
+                n += 1
     return n
 
 
@@ -373,26 +403,41 @@ cdef inline bint _subset(const uint64_t* a, const uint64_t* b, Py_ssize_t nw) no
     return True
 
 
+cdef inline bint _free_group(TreeTypes T, Py_ssize_t gi, const uint64_t* fc,
+                             const uint64_t* fg) noexcept:
+    if T.fullc[gi] != T.inc[gi] or T.fullg[gi] != T.ing[gi]:
+        return False
+    return _subset(&T.gcm[gi * T.wc], fc, T.wc) and _subset(&T.ggm[gi * T.wg], fg, T.wg)
+
+
 cdef int64_t _tree_container(TreeTypes T, int32_t sid, const uint64_t* fc, const uint64_t* fg,
-                             int64_t maxt, TreeWork* w) noexcept:
-    """Whole free containers of set ``sid`` from one rank, in order, up to ``maxt``."""
+                             int64_t maxt, int64_t per, TreeWork* w) noexcept:
+    """Slots of ``per`` whole free containers of set ``sid`` from one rank, the
+    containers in order, up to ``maxt`` slots (-1: all)."""
     cdef Py_ssize_t wc = w.wc, wg = w.wg, gi
-    cdef int64_t n = 0
+    cdef int64_t n = 0, want
     _zero(w.out_c, wc)
     _zero(w.out_g, wg)
     if sid < 0:
         return 0
+    if per > 1:
+        for gi in range(T.set_lo[sid], T.set_lo[sid + 1]):
+            if _free_group(T, gi, fc, fg):
+                n += 1
+        want = n // per
+        if maxt >= 0 and want > maxt:
+            want = maxt
+        maxt = want * per
+        n = 0
     for gi in range(T.set_lo[sid], T.set_lo[sid + 1]):
         if maxt >= 0 and n >= maxt:
             break
-        if T.fullc[gi] != T.inc[gi] or T.fullg[gi] != T.ing[gi]:
-            continue
-        if not _subset(&T.gcm[gi * wc], fc, wc) or not _subset(&T.ggm[gi * wg], fg, wg):
+        if not _free_group(T, gi, fc, fg):
             continue
         _or_into(w.out_c, &T.gcm[gi * wc], wc)
         _or_into(w.out_g, &T.ggm[gi * wg], wg)
         n += 1
-    return n
+    return n // per if per > 1 else n
 
 
 ctypedef struct TreePick:
@@ -419,7 +464,7 @@ cdef void* _grow(void* p, Py_ssize_t* cap, Py_ssize_t need, size_t size) except 
 def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_t nnodes_max,
                   int64_t nslots, int64_t nslots_max, int64_t slot_size, int64_t gpu_per_slot,
                   bint exclusive, RankMask mask=None, list container_sets=None,
-                  bint claim_node=False):
+                  bint claim_node=False, int strict=0, int64_t per_slot=1):
     """Place a request the way TreePool does and mark it allocated.
 
     Candidates are the up ranks in ``mask`` with at least ``slot_size`` free
@@ -430,7 +475,8 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
     ``nnodes > 0`` takes ranks giving ``nslots // nnodes`` slots each, up to
     ``nnodes_max`` (-1: unbounded); otherwise slots up to ``nslots_max``. A rank
     taken node-exclusively (``exclusive`` with a node count in CPU/GPU mode, or
-    ``claim_node``) gives all its free cores and GPUs. Returns
+    ``claim_node``) gives all its free cores and GPUs. ``strict`` holds
+    ``STRICT_*`` flags; ``per_slot`` is the containers one slot takes. Returns
     ``(allocation, slots)``, or None (nothing changed) when it does not fit.
     """
     cdef Topology topo = pool.topo
@@ -453,6 +499,8 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
         raise ValueError("tree types have another row layout")
     if slot_size < 0 or gpu_per_slot < 0 or nslots < 0 or nnodes < 0:
         raise ValueError("counts must be non-negative")
+    if per_slot < 1:
+        raise ValueError("a slot takes at least one container")
     if mode not in (MODE_CPU, MODE_GPU, MODE_CONTAINER):
         raise ValueError(f"unknown tree mode {mode}")
     if mask is not None and mask.n != topo.n:
@@ -484,6 +532,7 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
         w.tk_g = scratch + 4 * wc + 2 * wg
         w.out_g = scratch + 4 * wc + 3 * wg
         w.score = <int64_t*>(scratch + 8 * W)
+        w.strict = strict
         if mode == MODE_CONTAINER:
             csets = <int32_t*>_calloc(T.ntypes + 1, sizeof(int32_t))
             for k in range(T.ntypes):
@@ -515,7 +564,7 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
                 maxs = nslots_max - taken if nslots_max >= 0 else -1
             if mode == MODE_CONTAINER:
                 n = _tree_container(T, csets[t], &pool.fc_rows[pos * wc],
-                                    &pool.fg_rows[pos * wg], maxs, &w)
+                                    &pool.fg_rows[pos * wg], maxs, per_slot, &w)
                 whole = claim_node
             elif mode == MODE_GPU:
                 n = _tree_gpu(T, t, &pool.fc_rows[pos * wc], &pool.fg_rows[pos * wg],
@@ -583,3 +632,63 @@ cdef Topology _tree_commit(RankPool pool, TreePick* picks, Py_ssize_t npick, uin
     t._finish()
     t._hash_shapes()
     return t
+
+
+def tree_capacity(TreeIndex idx, int mode, int64_t per_node, int64_t slot_size,
+                  int64_t gpu_per_slot, bint exclusive, RankMask mask=None,
+                  list container_sets=None, int strict=0, int64_t per_slot=1):
+    """How many ranks (in ``mask`` when given), empty, give ``per_node`` slots the
+    way :func:`tree_allocate` asks a rank (all their cores and GPUs free)."""
+    cdef Topology topo = idx.topo
+    cdef TreeTypes T = idx.types
+    cdef TreeWork w
+    cdef Py_ssize_t i, W = topo.wc + topo.wg
+    cdef int64_t n, eligible = 0, key
+    cdef int32_t t
+    cdef uint64_t* scratch = NULL
+    cdef dict memo = {}
+    if mask is not None and mask.n != topo.n:
+        raise ValueError("mask belongs to another topology")
+    if mode == MODE_CONTAINER and (container_sets is None or len(container_sets) != T.ntypes):
+        raise ValueError("container mode needs one set per type")
+    if slot_size < 0 or gpu_per_slot < 0 or per_slot < 1:
+        raise ValueError("counts must be non-negative")
+    try:
+        scratch = <uint64_t*>_calloc(8 * W + 2 * (T.maxset + 1), sizeof(uint64_t))
+        w.wc = topo.wc
+        w.wg = topo.wg
+        w.rem_c = scratch
+        w.av_c = scratch + topo.wc
+        w.tk_c = scratch + 2 * topo.wc
+        w.out_c = scratch + 3 * topo.wc
+        w.rem_g = scratch + 4 * topo.wc
+        w.av_g = scratch + 4 * topo.wc + topo.wg
+        w.tk_g = scratch + 4 * topo.wc + 2 * topo.wg
+        w.out_g = scratch + 4 * topo.wc + 3 * topo.wg
+        w.score = <int64_t*>(scratch + 8 * W)
+        w.strict = strict
+        for i in range(topo.n):
+            if mask is not None and not _bit(mask.w, i):
+                continue
+            t = idx.ptype[i]
+            if t < 0:
+                continue
+            key = <int64_t>t * (topo.nshapes + 1) + topo.shape[i]
+            got = memo.get(key)
+            if got is None:
+                if mode == MODE_CONTAINER:
+                    n = _tree_container(T, container_sets[t], &topo.crow[i * topo.wc],
+                                        &topo.grow[i * topo.wg], per_node, per_slot, &w)
+                elif mode == MODE_GPU:
+                    n = _tree_gpu(T, t, &topo.crow[i * topo.wc], &topo.grow[i * topo.wg],
+                                  slot_size, gpu_per_slot, per_node, exclusive, &w)
+                else:
+                    n = _tree_cpu(T, t, &topo.crow[i * topo.wc], slot_size, per_node,
+                                  exclusive, &w)
+                got = n >= per_node
+                memo[key] = got
+            if got:
+                eligible += 1
+    finally:
+        free(scratch)
+    return eligible

@@ -230,14 +230,15 @@ class _Walk:
             elif kind == "gpu":
                 self.gpu_per_slot = count.min
             else:
-                self._other_vertex(kind, exclusive, children)
+                self._other_vertex(kind, count, exclusive, children)
             if children:
                 self.visit(children, factor * count.min, depth + 1)
 
     def _node_vertex(self) -> None:
         """Hook: a node vertex is about to be recorded."""
 
-    def _other_vertex(self, kind: Any, exclusive: bool, children: Any) -> None:
+    def _other_vertex(self, kind: Any, count: ResourceCount, exclusive: bool,
+                      children: Any) -> None:
         """Hook: a vertex that is not node, slot, core or GPU."""
 
 

@@ -116,6 +116,12 @@ def parse(R: Mapping) -> RParts:
 
     nslots = _typed(execution, "nslots", int, 0, "execution.")
     scheduling = R.get("scheduling")
+    try:
+        scheduling_text = json.dumps(scheduling) if scheduling else None
+    except RecursionError:
+        raise ValueError("R.scheduling nests too deeply") from None
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"R.scheduling is not JSON: {exc}") from None
     return RParts(
         topo,
         names,
@@ -124,7 +130,7 @@ def parse(R: Mapping) -> RParts:
         _time(execution, "starttime"),
         _time(execution, "expiration"),
         nslots if nslots > 0 else 0,
-        json.dumps(scheduling) if scheduling else None,
+        scheduling_text,
     )
 
 

@@ -28,7 +28,8 @@ from ._rv1core import IdRanges, TreeTypes, decode_idset
 __all__ = ["Tree", "read_children", "MAX_TREE_DEPTH", "MAX_TREE_GROUPS", "MAX_TREE_ENTRIES"]
 
 MAX_TREE_DEPTH = 64          # deepest nesting of a topology tree
-MAX_TREE_GROUPS = 1 << 20    # groups over all levels, containers and node types
+MAX_TREE_GROUPS = 1 << 17    # groups over all levels, containers and node types
+MAX_TREE_MASK_BYTES = 64 * 1024 * 1024  # compiled group masks of one pool
 MAX_TREE_ENTRIES = 65536     # entries in scheduling.children
 
 Group = Tuple[IdRanges, IdRanges]
@@ -344,6 +345,12 @@ def read_children(scheduling: Any, pool_ranks: IdRanges, wc: int, wg: int,
                 per_type.append(-1)
         containers[name] = per_type
         counts[name] = per_count
+    ngroups = sum(len(groups) for groups in sets)
+    if ngroups * (wc + wg) * 8 > MAX_TREE_MASK_BYTES:
+        raise ValueError(
+            f"scheduling.children: {ngroups} topology groups of {(wc + wg) * 64} bits "
+            f"exceed {MAX_TREE_MASK_BYTES} bytes of masks"
+        )
     types = TreeTypes(wc, wg, sets, type_levels)
     assign = []
     for t, members in enumerate(type_entries):

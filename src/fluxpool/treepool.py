@@ -23,7 +23,16 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Optional
 
 from . import rformat
-from ._rv1core import MODE_CONTAINER, MODE_CPU, MODE_GPU, TreeIndex, tree_allocate
+from ._rv1core import (
+    MODE_CONTAINER,
+    MODE_CPU,
+    MODE_GPU,
+    TREE_STRICT_NOCORE,
+    TREE_STRICT_PACK,
+    TreeIndex,
+    tree_allocate,
+    tree_capacity,
+)
 from .errors import InfeasibleRequest, InsufficientResources
 from .jobspec import ResourceCount, ResourceRequest, _system_fields, _Walk, _walk_jobspec
 from .pool import ResourcePool
@@ -32,25 +41,30 @@ from .topotree import Tree, read_children, trim_children
 
 __all__ = ["TreePool", "TreeRv1Pool", "TreeResourceRequest"]
 
+_STRICT_FLAGS = TREE_STRICT_PACK | TREE_STRICT_NOCORE   # T5, T7
+
 
 class _TreeWalk(_Walk):
     """flux-core's TreePool walk: also notes a node below a slot and an
     exclusive leaf vertex of another type (a container level)."""
 
-    __slots__ = ("slot_above_node", "container_level")
+    __slots__ = ("slot_above_node", "container_level", "container_count")
 
     def __init__(self) -> None:
         super().__init__()
         self.slot_above_node = False
         self.container_level: Optional[str] = None
+        self.container_count = 1
 
     def _node_vertex(self) -> None:
         if self.slots is not None:
             self.slot_above_node = True
 
-    def _other_vertex(self, kind: Any, exclusive: bool, children: Any) -> None:
+    def _other_vertex(self, kind: Any, count: ResourceCount, exclusive: bool,
+                      children: Any) -> None:
         if exclusive and not children:
             self.container_level = kind
+            self.container_count = count.min
 
 
 class TreeResourceRequest(ResourceRequest):
@@ -60,14 +74,17 @@ class TreeResourceRequest(ResourceRequest):
     exclusive leaf vertex that is not node/slot/core/gpu (``numa{x}``); a
     node-exclusive request needs no core vertex (``slot_size`` is then 0); and a
     slot above the node (``slot[4]/node[2]``) has its slot count divided back by
-    the node factor when it divides evenly.
+    the node factor when it divides evenly. ``container_count`` is the count
+    of the container vertex (flux-core ignores it; strict pools honour it, T9).
     """
 
-    __slots__ = ("container_level",)
+    __slots__ = ("container_level", "container_count")
 
-    def __init__(self, *args: Any, container_level: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, container_level: Optional[str] = None,
+                 container_count: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.container_level = container_level
+        self.container_count = container_count
 
     @classmethod
     def from_jobspec(cls, jobspec: Mapping) -> "TreeResourceRequest":
@@ -104,6 +121,7 @@ class TreeResourceRequest(ResourceRequest):
             walk.exclusive,
             jobspec,
             container_level=container,
+            container_count=walk.container_count,
         )
 
 
@@ -169,9 +187,11 @@ class TreeRv1Pool(Rv1Pool):
     def _tree_feasibility(self, request: Any, mask: Optional[RankMask]) -> None:
         container = getattr(request, "container_level", None)
         nnodes, nslots = request.nnodes, request.nslots
+        strict = getattr(self, "strict", False)
         if container is not None:
             per_type = self._tindex.type_counts(mask)
-            have = self._tree.container_counts(container)
+            per_slot = self._per_slot(request)
+            have = [c // per_slot for c in self._tree.container_counts(container)]
             if nnodes > 0:
                 per_node = nslots // nnodes
                 eligible = sum(n for n, c in zip(per_type, have) if c >= per_node)
@@ -189,19 +209,34 @@ class TreeRv1Pool(Rv1Pool):
                     f"container(s), only {total} available"
                 )
             return
-        counts = self._core.topo.shape_counts(mask)
         size, gpus = request.slot_size, request.gpu_per_slot
         if request.exclusive:
             need = max(nnodes, 1)
-            eligible = sum(n for (c, g), n in counts.items()
-                           if c >= size and (gpus == 0 or g >= gpus))
+            if strict:
+                # T6/T7: a node must hold its share of slots, as placement counts them.
+                eligible = tree_capacity(
+                    self._tindex, MODE_GPU if gpus > 0 else MODE_CPU,
+                    nslots // need, size, gpus, True, mask, None, _STRICT_FLAGS)
+            else:
+                counts = self._core.topo.shape_counts(mask)
+                eligible = sum(n for (c, g), n in counts.items()
+                               if c >= size and (gpus == 0 or g >= gpus))
             if eligible < need:
                 raise InfeasibleRequest(
                     f"unsatisfiable request: need {need} exclusive node(s), "
                     f"only {eligible} eligible"
                 )
             return
+        if size == 0 and nnodes == 0:
+            raise ValueError("request slot_size must be at least 1 without a container "
+                             "or node-exclusive vertex")
         self._feasibility(request, mask)
+
+    def _per_slot(self, request: Any) -> int:
+        """Containers one slot takes: the container vertex's count when strict (T9)."""
+        if not getattr(self, "strict", False):
+            return 1
+        return _count_arg(getattr(request, "container_count", 1), "container count", 1)
 
     # -- allocation -------------------------------------------------------
 
@@ -229,6 +264,7 @@ class TreeRv1Pool(Rv1Pool):
         else:
             mode = MODE_CPU
         nnodes = _count_arg(request.nnodes, "nnodes", 0)
+        strict = getattr(self, "strict", False)
         placed = tree_allocate(
             self._core, self._tindex, mode,
             nnodes,
@@ -236,7 +272,9 @@ class TreeRv1Pool(Rv1Pool):
             _count_arg(request.nslots, "nslots", 0),
             _max_arg(request.nslots_max, "nslots_max"),
             size, gpus, exclusive, mask, sets,
-            False,
+            strict and exclusive,           # T8: node{x}/slot/numa{x} claims the node
+            _STRICT_FLAGS if strict else 0,
+            self._per_slot(request),
         )
         if placed is None:
             self._tree_feasibility(request, mask)
