@@ -519,6 +519,11 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
         q.mask_any = mask.any_
     if nnodes > 0:
         per_node = nslots // nnodes
+        if not exclusive and mode != MODE_CONTAINER:
+            # A rank gives at most (free cores // slot size) slots, and as many by
+            # GPUs, so ranks short of a node's share are skipped by the index.
+            q.c = <int32_t>_clamp(max(per_node * slot_size, slot_size))
+            q.g = <int32_t>_clamp(max(per_node * gpu_per_slot, gpu_per_slot))
     try:
         scratch = <uint64_t*>_calloc(8 * W + 2 * (T.maxset + 1), sizeof(uint64_t))
         w.wc = wc

@@ -5,6 +5,7 @@ pool class by name::
 
     flux module reload sched-simple pool-class=fluxpool.flux:WorstFitPool
     flux module reload sched-simple pool-class=fluxpool.flux     # pool_class, first-fit
+    flux module reload sched-simple pool-class=fluxpool.flux:TreePool   # SPEC §17
 
 Each class here is a subclass of flux-core's own ``flux.resource.ResourcePool``
 (so the scheduler accepts it and flux's wrapper methods apply) whose ``impl`` is
@@ -48,6 +49,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without flux-co
 from . import errors as _errors
 from ._version import __version__
 from .rv1 import POLICIES, Rv1Pool
+from .treepool import TreeRv1Pool
 
 __all__ = [
     "FluxRv1Pool",
@@ -55,6 +57,8 @@ __all__ = [
     "FirstFitPool",
     "WorstFitPool",
     "BestFitPool",
+    "TreePool",
+    "FluxTreeRv1Pool",
     "pool_class",
     "InsufficientResources",
     "InfeasibleRequest",
@@ -80,7 +84,28 @@ def _as_flux_error(exc: OSError) -> OSError:
     return twin
 
 
-class FluxRv1Pool(Rv1Pool):
+class _DualErrors:
+    """Mixin for an implementation class: ``alloc`` / ``check_feasibility`` raise
+    the dual-class exceptions of this module."""
+
+    def alloc(self, jobid: Any, request: Any) -> Any:
+        try:
+            return super().alloc(jobid, request)  # type: ignore[misc]
+        except (InsufficientResources, InfeasibleRequest):
+            raise
+        except (_errors.InsufficientResources, _errors.InfeasibleRequest) as exc:
+            raise _as_flux_error(exc) from None
+
+    def check_feasibility(self, request: Any) -> None:
+        try:
+            super().check_feasibility(request)  # type: ignore[misc]
+        except (InsufficientResources, InfeasibleRequest):
+            raise
+        except (_errors.InsufficientResources, _errors.InfeasibleRequest) as exc:
+            raise _as_flux_error(exc) from None
+
+
+class FluxRv1Pool(_DualErrors, Rv1Pool):
     """fluxpool's ``Rv1Pool`` as the implementation behind a Flux adapter pool.
 
     Identical to ``Rv1Pool`` except for ``name`` (shown by the scheduler as
@@ -94,21 +119,15 @@ class FluxRv1Pool(Rv1Pool):
         """``fluxpool-<version>:Rv1Pool(<policy>)``."""
         return f"fluxpool-{__version__}:Rv1Pool({self.policy})"
 
-    def alloc(self, jobid: Any, request: Any) -> "FluxRv1Pool":
-        try:
-            return super().alloc(jobid, request)
-        except (InsufficientResources, InfeasibleRequest):
-            raise
-        except (_errors.InsufficientResources, _errors.InfeasibleRequest) as exc:
-            raise _as_flux_error(exc) from None
 
-    def check_feasibility(self, request: Any) -> None:
-        try:
-            super().check_feasibility(request)
-        except (InsufficientResources, InfeasibleRequest):
-            raise
-        except (_errors.InsufficientResources, _errors.InfeasibleRequest) as exc:
-            raise _as_flux_error(exc) from None
+class FluxTreeRv1Pool(_DualErrors, TreeRv1Pool):
+    """fluxpool's ``TreeRv1Pool`` (SPEC §17) behind the ``TreePool`` adapter,
+    raising this module's dual-class exceptions."""
+
+    @property
+    def name(self) -> str:
+        """``fluxpool-<version>:TreePool``."""
+        return f"fluxpool-{__version__}:TreePool"
 
 
 class FluxPool(_FluxResourcePool):
@@ -122,6 +141,8 @@ class FluxPool(_FluxResourcePool):
 
     #: Placement policy used when the scheduler passes none (SPEC §5).
     policy = "first-fit"
+    #: The fluxpool implementation class behind the adapter.
+    _impl_class: type = FluxRv1Pool
 
     InsufficientResources = InsufficientResources
     InfeasibleRequest = InfeasibleRequest
@@ -138,7 +159,7 @@ class FluxPool(_FluxResourcePool):
         else:
             if R is not None and not isinstance(R, (str, Mapping)) and hasattr(R, "to_dict"):
                 R = R.to_dict()  # a flux-core ResourcePool / ResourceSet
-            self.impl = FluxRv1Pool(R, log=log, policy=policy, **kwargs)
+            self.impl = self._impl_class(R, log=log, policy=policy, **kwargs)
         self.version = 1
 
     def __str__(self) -> str:
@@ -246,6 +267,19 @@ class BestFitPool(FluxPool):
     """fluxpool, best-fit: the fullest ranks that still fit."""
 
     policy = "best-fit"
+
+
+class TreePool(FluxPool):
+    """fluxpool's TreePool (SPEC §17): flux-core's ``flux.resource.TreePool``
+    placement (NUMA/socket locality, GPU affinity, container-exclusive and
+    node-exclusive requests) on fluxpool's core. Load it with
+    ``pool-class=fluxpool.flux:TreePool`` or name it in R as
+    ``scheduling.writer = "fluxpool.flux:TreePool"``; ``strict=True`` in the
+    scheduler's ``pool_kwargs`` fixes flux-core's T5–T9. R must carry
+    ``scheduling.children`` (``ValueError`` otherwise)."""
+
+    policy = "best-fit"
+    _impl_class = FluxTreeRv1Pool
 
 
 #: The class ``pool-class=fluxpool.flux`` loads.
