@@ -87,3 +87,64 @@ class RankPool:
     def allocated(self) -> Topology: ...
     def down(self) -> Topology: ...
     def without(self, ranks: IdRanges) -> RankPool: ...
+
+MODE_CPU: int
+MODE_GPU: int
+MODE_CONTAINER: int
+TREE_STRICT_PACK: int
+TREE_STRICT_NOCORE: int
+
+class TreeTypes:
+    wc: int
+    wg: int
+    ntypes: int
+    nsets: int
+    def __init__(
+        self,
+        wc: int,
+        wg: int,
+        sets: List[List[Tuple[IdRanges, IdRanges]]],
+        levels: List[List[int]],
+    ) -> None: ...
+    def set_size(self, s: int) -> int: ...
+
+class TreeIndex:
+    types: TreeTypes
+    topo: Topology
+    def __init__(
+        self, types: TreeTypes, topo: Topology, assign: Optional[List[Tuple[IdRanges, int]]] = None
+    ) -> None: ...
+    def untyped(self) -> IdRanges: ...
+    def type_at(self, rank: int) -> int: ...
+    def restrict(self, sub: Topology) -> TreeIndex: ...
+    def type_counts(self, mask: Optional[RankMask] = None) -> List[int]: ...
+
+def tree_allocate(
+    pool: RankPool,
+    idx: TreeIndex,
+    mode: int,
+    nnodes: int,
+    nnodes_max: int,
+    nslots: int,
+    nslots_max: int,
+    slot_size: int,
+    gpu_per_slot: int,
+    exclusive: bool,
+    mask: Optional[RankMask] = None,
+    container_sets: Optional[List[int]] = None,
+    claim_node: bool = False,
+    strict: int = 0,
+    per_slot: int = 1,
+) -> Optional[Tuple[Topology, int]]: ...
+def tree_capacity(
+    idx: TreeIndex,
+    mode: int,
+    per_node: int,
+    slot_size: int,
+    gpu_per_slot: int,
+    exclusive: bool,
+    mask: Optional[RankMask] = None,
+    container_sets: Optional[List[int]] = None,
+    strict: int = 0,
+    per_slot: int = 1,
+) -> int: ...
