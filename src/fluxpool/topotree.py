@@ -203,7 +203,9 @@ def read_children(scheduling: Any, pool_ranks: IdRanges, wc: int, wg: int,
     """Read R's ``scheduling`` object for a pool of ``pool_ranks`` whose rows are
     ``wc``/``wg`` words wide.
 
-    Raises ``ValueError`` when there is no ``children`` list, no entry with a
+    A pool without ranks takes an empty ``children`` list (its own R, written
+    after every rank was removed). Raises ``ValueError`` when there is no
+    ``children`` list, no entry with a
     topology, the children do not describe every rank of the pool (see the
     module docstring), a tree nests deeper than ``MAX_TREE_DEPTH`` or has more
     than ``MAX_TREE_GROUPS`` groups, an idset is malformed, or an entry lacks
@@ -215,7 +217,7 @@ def read_children(scheduling: Any, pool_ranks: IdRanges, wc: int, wg: int,
     if not isinstance(scheduling, Mapping):
         raise TypeError(f"R.scheduling must be an object, got {type(scheduling).__name__}")
     children = scheduling.get("children")
-    if not children:
+    if not children and (pool_ranks or not isinstance(children, list)):
         raise ValueError("TreePool requires scheduling.children")
     if not isinstance(children, list):
         raise TypeError(
@@ -260,7 +262,7 @@ def read_children(scheduling: Any, pool_ranks: IdRanges, wc: int, wg: int,
         levels, key = memo[text]
         if levels:
             entries.append(_Entry(ranks, levels, topo, key))
-    if not entries:
+    if not entries and pool_ranks:
         raise ValueError("TreePool: children contains no groups")
 
     covered = _EMPTY
