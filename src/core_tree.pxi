@@ -485,7 +485,8 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
     cdef TreeWork w
     cdef Py_ssize_t wc = topo.wc, wg = topo.wg, W = topo.wc + topo.wg
     cdef Py_ssize_t npick = 0, pcap = 16, nvis = 0, vcap = 16, k, pos
-    cdef int64_t per_node = 0, taken = 0, n, maxs
+    cdef int64_t per_node = 0, taken = 0, n, maxs, minc, ming
+    cdef Py_ssize_t gi
     cdef int32_t t, sid
     cdef bint ok, whole
     cdef TreePick* picks = NULL
@@ -540,11 +541,25 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
         w.strict = strict
         if mode == MODE_CONTAINER:
             csets = <int32_t*>_calloc(T.ntypes + 1, sizeof(int32_t))
+            minc = INT64_MAX
+            ming = INT64_MAX
             for k in range(T.ntypes):
                 sid = container_sets[k]
                 if sid >= T.nsets:
                     raise ValueError(f"container set {sid} out of range")
                 csets[k] = sid
+                if sid >= 0:
+                    for gi in range(T.set_lo[sid], T.set_lo[sid + 1]):
+                        minc = min(minc, T.fullc[gi])
+                        ming = min(ming, T.fullg[gi])
+            # A rank gives a container only with at least the smallest container's
+            # cores and GPUs free: the index skips ranks short of that.
+            if minc == INT64_MAX:
+                minc = ming = 0
+            if not exclusive and minc > q.c:
+                q.c = <int32_t>_clamp(minc)
+            if ming > q.g:
+                q.g = <int32_t>_clamp(ming)
         picks = <TreePick*>_calloc(pcap, sizeof(TreePick))
         visited = <Py_ssize_t*>_calloc(vcap, sizeof(Py_ssize_t))
         rows = <uint64_t*>_calloc(pcap * W, sizeof(uint64_t))

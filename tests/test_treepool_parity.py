@@ -10,7 +10,8 @@ and messages, R, views, job ids and generation must agree after every step.
 A sequence stops where flux-core raises an exception it should not (its T1–T3
 bugs on the hello path, or a crash), since from there the two pools differ by
 design. Skipped where flux-core's Python bindings are not installed (as in
-CI). ``FLUXPOOL_TREE_PARITY_N`` sets the number of sequences (default 5000).
+CI). ``FLUXPOOL_TREE_PARITY_N`` sets the number of sequences (default 5000),
+``FLUXPOOL_TREE_PARITY_SEED`` the first seed (default 0).
 """
 
 import json
@@ -31,6 +32,7 @@ from fluxpool._rv1core import decode_idset  # noqa: E402
 from fluxpool.topotree import trim_children  # noqa: E402
 
 SEQUENCES = int(os.environ.get("FLUXPOOL_TREE_PARITY_N", "5000"))
+FIRST_SEED = int(os.environ.get("FLUXPOOL_TREE_PARITY_SEED", "0"))
 LEVEL_NAMES = ("numa", "socket", "apu", "package", "l3")
 
 
@@ -102,6 +104,14 @@ def random_R(rng):
         if members:
             children.append({"ranks": ",".join(map(str, members)), "topo": topo})
     rng.shuffle(children)
+    if rng.random() < 0.15:   # a later entry overrides some ranks of an earlier one
+        topo, _c, _g = rng.choice(types)
+        children.append({"ranks": str(offset + rng.randrange(nranks)), "topo": topo})
+    if rng.random() < 0.1:    # entries flux-core skips
+        children.insert(rng.randrange(len(children) + 1),
+                        rng.choice(({"ranks": "", "topo": types[0][0]},
+                                    {"ranks": str(offset), "topo": {}},
+                                    {"ranks": str(offset), "topo": {"memory": 64}})))
     R = {"version": 1,
          "execution": {"R_lite": R_lite, "starttime": 0.0, "expiration": 0.0,
                        "nodelist": [f"n[0-{nranks - 1}]" if nranks > 1 else "n0"]},
@@ -170,7 +180,10 @@ def random_jobspec(rng):
     system = {"duration": rng.choice((0, 0, 100))}
     if rng.random() < 0.15:
         system["constraints"] = rng.choice(({"properties": ["fast"]},
-                                            {"properties": ["^fast"]}))
+                                            {"properties": ["^fast"]},
+                                            {"ranks": ["1-2"]},
+                                            {"hostlist": ["n[0,3]"]},
+                                            {"not": [{"ranks": ["0"]}]}))
     return {"version": 1, "resources": res, "attributes": {"system": system}, "tasks": []}
 
 
@@ -337,7 +350,7 @@ def run_sequence(seed):
 
 def test_treepool_matches_flux_core_treepool():
     compared = stopped = 0
-    for seed in range(SEQUENCES):
+    for seed in range(FIRST_SEED, FIRST_SEED + SEQUENCES):
         steps, stop = run_sequence(seed)
         compared += steps
         stopped += stop
