@@ -80,32 +80,32 @@ class TreeModel:
         groups = info["levels"][chosen]
         order = sorted(range(len(groups)),
                        key=lambda j: (len(groups[j][0]) if use_excl else len(rem & groups[j][0]), j))
+        state = {"rem": rem, "out": out, "n": n}
         for j in order:
             gc = groups[j][0]
-            av = set(gc) if use_excl else rem & gc
-            while len(av) >= s:
-                if maxs is not None and n >= maxs:
-                    return out, n
-                t = take_low(av, s)
-                out |= t
-                rem -= t
-                av -= t
-                n += 1
+            if self._pack(state, set(gc) if use_excl else rem & gc, s, maxs):
+                return state["out"], state["n"]
         if self.strict:
             if use_excl:
-                rem = set(fc) - out
+                state["rem"] = set(fc) - state["out"]
             for level in info["levels"][chosen + 1:]:
                 for gc, _ in level:
-                    av = rem & gc
-                    while len(av) >= s:
-                        if maxs is not None and n >= maxs:
-                            return out, n
-                        t = take_low(av, s)
-                        out |= t
-                        rem -= t
-                        av -= t
-                        n += 1
-        return out, n
+                    if self._pack(state, state["rem"] & gc, s, maxs):
+                        return state["out"], state["n"]
+        return state["out"], state["n"]
+
+    @staticmethod
+    def _pack(state, av, s, maxs):
+        """Take slots of ``s`` cores from ``av`` into ``state``; True when ``maxs`` is reached."""
+        while len(av) >= s:
+            if maxs is not None and state["n"] >= maxs:
+                return True
+            t = take_low(av, s)
+            state["out"] |= t
+            state["rem"] -= t
+            av -= t
+            state["n"] += 1
+        return False
 
     def container_rank(self, info, fc, fg, name, maxt, per):
         groups = [(gc, gg) for gc, gg in info["containers"].get(name, [])

@@ -305,15 +305,10 @@ class TreeRv1Pool(Rv1Pool):
 
     def to_dict(self) -> Dict[str, Any]:
         """R v1 as a new dict, ``scheduling.children`` cut to this pool's ranks."""
-        return rformat.encode(
-            self._core.topo,
-            self._names if self._has_nodelist else None,
-            self._properties,
-            self._starttime,
-            self._expiration,
-            self._nslots,
-            None if self._scheduling is None else json.dumps(self.scheduling),
-        )
+        R = super().to_dict()
+        if "scheduling" in R:
+            R["scheduling"] = self.scheduling
+        return R
 
 
 def _raw_scheduling(R: Any) -> Any:
