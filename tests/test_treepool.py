@@ -414,3 +414,18 @@ def test_treepool_impl_is_an_rv1pool():
     assert json.loads(pool.impl.encode())["scheduling"]["writer"] == "TreePool"
     with pytest.raises(ValueError, match="R version 2 not supported by TreePool"):
         TreePool({"version": 2})
+
+
+def test_node_types_are_deduplicated():
+    """SPEC §17: one compiled type per distinct topology, however many entries."""
+    R = tree_R(ranks="0-63")
+    R["scheduling"]["children"] = [{"ranks": str(r), "topo": NODE} for r in range(64)]
+    other = {"numa": [{"cores": "0-15", "gpus": "0-3"}]}
+    R["scheduling"]["children"].append({"ranks": "60-63", "topo": other})   # later wins
+    pool = TreePool(R)
+    assert pool.impl._tree.ntypes == 2
+    assert pool.impl._tindex.type_counts() == [60, 4]
+    assert place(pool, 1, nodes(4, slot_of(2, container("socket")))) == \
+        "rank[0-3]/core[0-15],gpu[0-3]"
+    # rank 60's type has no sockets: it is never a socket candidate
+    assert pool.impl._tindex.type_at(60) == 1

@@ -301,22 +301,27 @@ def read_children(scheduling: Any, pool_ranks: IdRanges, wc: int, wg: int,
             type_entries.append([])
         type_entries[type_of_key[e.key]].append(k)
     representative: List[Optional[int]] = [None] * len(type_entries)
+    type_ranks = []
+    for members in type_entries:
+        ranks = _EMPTY
+        for k in members:
+            ranks = ranks.union(effective[k])
+        type_ranks.append(ranks)
     seen = _EMPTY
-    for f, e in enumerate(entries):
+    pending = set(range(len(type_entries)))
+    for e in entries:
+        if not pending:
+            break
         firsts = e.ranks.difference(seen)
         seen = seen.union(e.ranks)
         if not firsts:
             continue
-        for t, members in enumerate(type_entries):
-            if representative[t] is not None:
-                continue
-            best = None
-            for k in members:
-                hit = firsts.intersection(effective[k])
-                if hit and (best is None or hit.first < best[0]):
-                    best = (hit.first, k)
-            if best is not None:
-                representative[t] = best[1]
+        for t in sorted(pending):
+            hit = firsts.intersection(type_ranks[t])
+            if hit:
+                first = hit.first
+                representative[t] = next(k for k in type_entries[t] if first in effective[k])
+                pending.discard(t)
 
     sets: List[List[Group]] = []
     type_levels: List[List[int]] = []
