@@ -464,7 +464,8 @@ cdef void* _grow(void* p, Py_ssize_t* cap, Py_ssize_t need, size_t size) except 
 def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_t nnodes_max,
                   int64_t nslots, int64_t nslots_max, int64_t slot_size, int64_t gpu_per_slot,
                   bint exclusive, RankMask mask=None, list container_sets=None,
-                  bint claim_node=False, int strict=0, int64_t per_slot=1):
+                  bint claim_node=False, int strict=0, int64_t per_slot=1,
+                  RankMask hint=None):
     """Place a request the way TreePool does and mark it allocated.
 
     Candidates are the up ranks in ``mask`` with at least ``slot_size`` free
@@ -476,7 +477,9 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
     ``nnodes_max`` (-1: unbounded); otherwise slots up to ``nslots_max``. A rank
     taken node-exclusively (``exclusive`` with a node count in CPU/GPU mode, or
     ``claim_node``) gives all its free cores and GPUs. ``strict`` holds
-    ``STRICT_*`` flags; ``per_slot`` is the containers one slot takes. Returns
+    ``STRICT_*`` flags; ``per_slot`` is the containers one slot takes. ``hint``
+    (container mode, no ``mask``): the ranks that may have a free container
+    (:func:`tree_hint`); ranks found without one are cleared from it. Returns
     ``(allocation, slots)``, or None (nothing changed) when it does not fit.
     """
     cdef Topology topo = pool.topo
@@ -514,10 +517,18 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
     q.full = exclusive
     q.c = 0 if exclusive else <int32_t>_clamp(slot_size)
     q.g = <int32_t>_clamp(gpu_per_slot)
+    if hint is not None and (mode != MODE_CONTAINER or mask is not None or hint.n != topo.n):
+        hint = None
     if mask is not None:
         mask._summarize(pool.P)
         q.mask = mask.w
         q.mask_any = mask.any_
+    elif hint is not None:
+        hint._summarize(pool.P)
+        if hint.any_ == NULL:
+            raise MemoryError()
+        q.mask = hint.w
+        q.mask_any = hint.any_
     if nnodes > 0:
         per_node = nslots // nnodes
         if not exclusive and mode != MODE_CONTAINER:
@@ -595,6 +606,8 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
                 whole = exclusive and nnodes > 0
             ok = n >= per_node if nnodes > 0 else n > 0
             if not ok:
+                if hint is not None and n == 0 and maxs != 0 and per_slot == 1:
+                    _hint_set(hint, pos, False)    # no free container here now
                 continue
             if npick == pcap:
                 picks = <TreePick*>_grow(picks, &pcap, npick + 1, sizeof(TreePick))
@@ -712,3 +725,70 @@ def tree_capacity(TreeIndex idx, int mode, int64_t per_node, int64_t slot_size,
     finally:
         free(scratch)
     return eligible
+
+
+cdef void _hint_set(RankMask m, Py_ssize_t pos, bint flag) noexcept:
+    """Set or clear one position of a mask and keep its block summary in step."""
+    cdef Py_ssize_t b = pos >> 6, v
+    if flag:
+        m.w[b] |= (<uint64_t>1) << (pos & 63)
+    else:
+        m.w[b] &= ~((<uint64_t>1) << (pos & 63))
+    if m.any_ == NULL:
+        return
+    v = m.P + b
+    m.any_[v] = m.w[b] != 0
+    v >>= 1
+    while v >= 1:
+        m.any_[v] = m.any_[2 * v] | m.any_[2 * v + 1]
+        v >>= 1
+
+
+def tree_hint(TreeIndex idx, list container_sets):
+    """A mask of the positions whose type has a set in ``container_sets`` (one
+    per type, -1: none): the ranks that may have a free container of it. Kept
+    conservative by its users: :func:`tree_allocate` clears ranks it finds
+    without one, :func:`tree_hint_touch` sets ranks that got resources back."""
+    cdef Topology topo = idx.topo
+    cdef RankMask m = RankMask._new(topo.n)
+    cdef Py_ssize_t i
+    cdef int32_t t
+    if len(container_sets) != idx.types.ntypes:
+        raise ValueError("one container set per type is needed")
+    cdef list has = [s >= 0 for s in container_sets]
+    for i in range(topo.n):
+        t = idx.ptype[i]
+        if t >= 0 and has[t]:
+            m.w[i >> 6] |= (<uint64_t>1) << (i & 63)
+    return m
+
+
+def tree_hint_touch(RankMask m, TreeIndex idx, list container_sets, Topology freed):
+    """Mark the ranks of ``freed`` in hint ``m`` (built by :func:`tree_hint` from
+    ``idx`` and ``container_sets``) as possibly having a free container again."""
+    cdef Topology topo = idx.topo
+    cdef Py_ssize_t k, pos
+    cdef int32_t t
+    if m.n != topo.n:
+        raise ValueError("mask belongs to another topology")
+    if len(container_sets) != idx.types.ntypes:
+        raise ValueError("one container set per type is needed")
+    cdef list has = [s >= 0 for s in container_sets]
+    for k in range(freed.n):
+        pos = topo._index(freed.ids[k])
+        if pos < 0:
+            continue
+        t = idx.ptype[pos]
+        if t >= 0 and has[t]:
+            _hint_set(m, pos, True)
+
+
+def tree_hint_copy(RankMask m):
+    """An independent copy of a hint (bits and summary)."""
+    cdef RankMask c = RankMask._new(m.n)
+    memcpy(c.w, m.w, m.nw * 8)
+    if m.any_ != NULL:
+        c.any_ = <uint8_t*>_calloc(2 * m.P, 1)
+        memcpy(c.any_, m.any_, 2 * m.P)
+        c.P = m.P
+    return c

@@ -429,3 +429,21 @@ def test_node_types_are_deduplicated():
         "rank[0-3]/core[0-15],gpu[0-3]"
     # rank 60's type has no sockets: it is never a socket candidate
     assert pool.impl._tindex.type_at(60) == 1
+
+
+def test_container_hint_never_hides_a_freed_container():
+    """The index skips ranks found without a free container until resources
+    come back to them (SPEC §17 placement index); frees, partial frees and
+    copies must keep every free container findable."""
+    pool = TreePool(tree_R(ranks="0-3"))
+    one_per_domain = {"version": 1, "execution": {"R_lite": [
+        {"rank": "0-3", "children": {"core": "0,4,8,12"}}]}}
+    pool.register_alloc(99, one_per_domain)          # every domain has a busy core
+    assert outcome(pool, 1, slot_of(1, container("numa"))) == "InsufficientResources"
+    copy = pool.copy()
+    rank2 = {"version": 1, "execution": {"R_lite": [{"rank": "2", "children": {"core": "0,4,8,12"}}]}}
+    pool.free(99, rank2)                              # a partial free gives rank 2 back
+    assert place(pool, 2, slot_of(1, container("numa"))) == "rank2/core[0-3],gpu0"
+    assert outcome(copy, 2, slot_of(1, container("numa"))) == "InsufficientResources"
+    copy.free(99)                                     # the whole job
+    assert place(copy, 3, slot_of(1, container("numa"))) == "rank0/core[0-3],gpu0"

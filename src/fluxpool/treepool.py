@@ -29,14 +29,19 @@ from ._rv1core import (
     MODE_GPU,
     TREE_STRICT_NOCORE,
     TREE_STRICT_PACK,
+    RankMask,
+    Topology,
     TreeIndex,
     tree_allocate,
     tree_capacity,
+    tree_hint,
+    tree_hint_copy,
+    tree_hint_touch,
 )
 from .errors import InfeasibleRequest, InsufficientResources
 from .jobspec import ResourceCount, ResourceRequest, _system_fields, _Walk, _walk_jobspec
 from .pool import ResourcePool
-from .rv1 import Logger, Rv1Pool, RankMask, _count_arg, _discrete_check, _max_arg
+from .rv1 import Logger, Rv1Pool, _count_arg, _discrete_check, _max_arg
 from .topotree import Tree, read_children, trim_children
 
 __all__ = ["TreePool", "TreeRv1Pool", "TreeResourceRequest"]
@@ -157,14 +162,28 @@ class TreeRv1Pool(Rv1Pool):
             )
         self._tree: Tree = tree
         self._tindex = index
+        self._hints: Dict[str, RankMask] = {}
         self._scheduling = json.dumps(tree.scheduling)
 
     def _init_from_state(self, source: Rv1Pool) -> None:
         self.strict = getattr(source, "strict", False)
         self._tree = source._tree
         topo = self._core.topo
-        self._tindex = (source._tindex if source._tindex.topo is topo
-                        else source._tindex.restrict(topo))
+        if source._tindex.topo is topo:     # a copy: same ranks and state
+            self._tindex = source._tindex
+            self._hints = {name: tree_hint_copy(m) for name, m in source._hints.items()}
+        else:                               # an allocation result
+            self._tindex = source._tindex.restrict(topo)
+            self._hints = {}
+
+    def _hint(self, container: str) -> RankMask:
+        """The ranks that may have a free ``container`` (kept conservative:
+        placement clears ranks it finds without one, frees mark ranks again)."""
+        hint = self._hints.get(container)
+        if hint is None:
+            hint = tree_hint(self._tindex, self._tree.container_sets(container))
+            self._hints[container] = hint
+        return hint
 
     @property
     def name(self) -> str:
@@ -275,6 +294,7 @@ class TreeRv1Pool(Rv1Pool):
             strict and exclusive,           # T8: node{x}/slot/numa{x} claims the node
             _STRICT_FLAGS if strict else 0,
             self._per_slot(request),
+            self._hint(container) if container is not None and mask is None else None,
         )
         if placed is None:
             self._tree_feasibility(request, mask)
@@ -285,6 +305,21 @@ class TreeRv1Pool(Rv1Pool):
         """Remove ranks from the pool; its topology children lose them too (T3)."""
         super().remove_ranks(ranks)
         self._tindex = self._tindex.restrict(self._core.topo)
+        self._hints = {}
+
+    def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
+        """Release a job's resources, as :meth:`Rv1Pool.free` does."""
+        touched: Optional[Topology] = None
+        if self._hints:
+            record = self._jobs.get(jobid)
+            if record is not None:
+                touched = record[1]
+            elif R is not None:
+                touched = self._allocation_of(R)[0]
+        super().free(jobid, R, final)
+        if touched is not None:
+            for name, hint in self._hints.items():
+                tree_hint_touch(hint, self._tindex, self._tree.container_sets(name), touched)
 
     # -- R ----------------------------------------------------------------
 
