@@ -2,13 +2,24 @@
 
     python bench/bench_pool.py                  # 1,024 / 16,384 / 131,072 ranks
     python bench/bench_pool.py --sizes 16384 --json bench/results.json
+    python bench/bench_pool.py --sizes 1048576 --policies worst-fit   # 1M ranks (not default)
+    python bench/bench_pool.py --flux           # also flux-core's pool on the cold rows
     PYTHONPATH=/tmp/flux-install/lib/flux/python3.11:src /usr/bin/python3 \
-        bench/bench_pool.py --tree-only     # TreePool rows, with a flux-core column
+        bench/bench_pool.py --tree-only --flux  # TreePool rows, flux-core's TreePool beside
 
 Each row is timed many times; the table shows the median and the minimum (the
 spread shows the machine's noise) in microseconds, and the ratio of the median
 at the largest size to the median at the smallest. Pools have 128 cores and
-8 GPUs per rank and a nodelist ``node[0-N]``. Benchmarks are never run as tests.
+8 GPUs per rank and a nodelist ``node[0-N]``. The cold rows are a new pool's
+construction with its first ``to_dict()``, and the status views (``to_dict()``
+of the pool, ``copy_allocated()`` and ``copy_down()``) of a pool running 1,000
+jobs with 16 ranks down. Then resident bytes per rank (measured in a fresh
+interpreter), flux-core's times on the cold rows (``--flux``, where flux-core's
+Python bindings import) and ``parse_resource_request`` on every jobspec shape
+of SPEC §14, fluxpool and flux-core interleaved. Last the TreePool table (SPEC §17):
+alloc+free of 1 core, 4 cores + 1 GPU, a NUMA domain and a whole node, and copy(), on
+ranks of 2 sockets x 2 NUMA domains (the GPUs split across them), with flux-core's
+TreePool beside it under ``--flux``. Benchmarks are never run as tests.
 """
 
 import argparse
@@ -140,7 +151,36 @@ def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
     if policy == POLICIES[0]:
         out["construct from R dict"] = timed(lambda: ResourcePool(R), 20, budget_s=5.0)
         out["full pool to_dict()"] = timed(pool.to_dict, 50, budget_s=5.0)
+        out.update(bench_cold(ResourcePool, R, nranks))
     return out
+
+
+def loaded_pool(pool_class, R: dict, nranks: int, jobs: int = 1000):
+    """A pool running ``jobs`` one-core jobs, with 16 scattered ranks down."""
+    pool = pool_class(R)
+    request = pool.parse_resource_request(jobspec(ONE_CORE))
+    for j in range(jobs):
+        pool.alloc(100 + j, request)
+    pool.mark_down(",".join(str(r) for r in range(7, nranks, max(nranks // 16, 1))))
+    return pool
+
+
+def status_views(pool) -> None:
+    """What a scheduler's resource-status request writes (flux-core scheduler.py)."""
+    pool.to_dict()
+    pool.copy_allocated().to_dict()
+    pool.copy_down().to_dict()
+
+
+def bench_cold(pool_class, R: dict, nranks: int, reps: int = 20,
+               budget_s: float = 5.0) -> Dict[str, List[float]]:
+    """The cold paths: a new pool written out once, and the status views of a
+    loaded pool (the allocated and down views are new objects every time)."""
+    busy = loaded_pool(pool_class, R, nranks)
+    return {
+        "construct + first to_dict()": timed(lambda: pool_class(R).to_dict(), reps, budget_s),
+        "status views of a loaded pool": timed(lambda: status_views(busy), reps, budget_s),
+    }
 
 
 def memory_per_rank(nranks: int) -> float:
@@ -168,6 +208,88 @@ def bench_formats(nranks: int, reps: int) -> Dict[str, List[float]]:
         "idset decode+encode N/2 singletons '0,2,4,...'": timed(
             lambda: decode(sparse).encode(), max(reps // 10, 20)),
     }
+
+
+def _shape(resources: dict, constraint=None) -> dict:
+    spec = jobspec(resources, constraint)
+    spec["tasks"] = [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}]
+    return spec
+
+
+def _slot(count, *children) -> dict:
+    return {"type": "slot", "count": count, "label": "task", "with": list(children)}
+
+
+def _node(count, child, exclusive=False) -> dict:
+    vertex = {"type": "node", "count": count, "with": [child]}
+    if exclusive:
+        vertex["exclusive"] = True
+    return vertex
+
+
+_CORE = {"type": "core", "count": 1}
+# The jobspec shapes of SPEC §14 (cases 37-50, 66-70): node/slot/core/gpu, ranges, constraints.
+PARSE_SHAPES = {
+    "slot>core": _shape(_slot(1, _CORE)),
+    "node>slot>core": _shape(_node(2, _slot(3, {"type": "core", "count": 4}))),
+    "slot>core+gpu": _shape(_slot(2, {"type": "core", "count": 4}, {"type": "gpu", "count": 1})),
+    "node exclusive": _shape(_node(64, _slot(1, _CORE), exclusive=True)),
+    "range '2-5'": _shape(_slot("2-5", _CORE)),
+    "range {min, max}": _shape(_node({"min": 2, "max": 8}, _slot(1, _CORE))),
+    "range '4+'": _shape(_slot("4+", _CORE)),
+    "stepped '2-8:2:*'": _shape(_slot("2-8:2:*", _CORE)),
+    "idset count '1,7-9'": _shape(_slot("1,7-9", _CORE)),
+    "constraint properties": _shape(_slot(1, _CORE), {"properties": ["fat", "^debug"]}),
+    "constraint hostlist": _shape(_slot(1, _CORE), {"hostlist": ["node[0-3]"]}),
+    "constraint ranks": _shape(_slot(1, _CORE), {"ranks": ["0-3"]}),
+    "constraint and/or/not": _shape(_slot(1, _CORE), {"and": [
+        {"properties": ["fat"]},
+        {"or": [{"ranks": ["0-3"]}, {"not": [{"hostlist": ["node1"]}]}]}]}),
+}
+
+
+def flux_pool_class():
+    """flux-core's ResourcePool, or None where flux's Python bindings are absent."""
+    try:
+        from flux.resource.ResourcePool import ResourcePool as FluxPool
+    except ImportError:
+        return None
+    return FluxPool
+
+
+def bench_parse(rounds: int, batch: int = 200) -> Dict[str, Dict[str, List[float]]]:
+    """parse_resource_request of every shape, fluxpool and flux-core interleaved
+    (one batch of each in turn, so load changes hit both alike); µs per call."""
+    parsers = {"fluxpool": ResourcePool(make_R(16)).parse_resource_request}
+    FluxPool = flux_pool_class()
+    if FluxPool is not None:
+        parsers["flux-core"] = FluxPool(make_R(16)).parse_resource_request
+    out: Dict[str, Dict[str, List[float]]] = {}
+    for shape, spec in PARSE_SHAPES.items():
+        samples: Dict[str, List[float]] = {name: [] for name in parsers}
+        for parse in parsers.values():
+            parse(spec)
+        for _ in range(rounds):
+            for name, parse in parsers.items():
+                t0 = time.perf_counter_ns()
+                for _ in range(batch):
+                    parse(spec)
+                samples[name].append((time.perf_counter_ns() - t0) / 1000.0 / batch)
+        out[shape] = samples
+    return out
+
+
+def print_parse(rows: Dict[str, Dict[str, List[float]]]) -> None:
+    names = list(next(iter(rows.values())))
+    print("parse_resource_request, median µs per call (interleaved batches)")
+    print(f"{'jobspec shape':30}" + "".join(f"{n:>12}" for n in names)
+          + (f"{'ratio':>8}" if len(names) > 1 else ""))
+    for shape, samples in rows.items():
+        medians = [statistics.median(samples[n]) for n in names]
+        line = f"{shape:30}" + "".join(f"{m:>12.2f}" for m in medians)
+        if len(names) > 1:
+            line += f"{medians[1] / medians[0]:>8.2f}"
+        print(line)
 
 
 # TreePool: 2 sockets x 2 NUMA domains of 32 cores, the 8 GPUs split 2 per domain.
@@ -263,18 +385,22 @@ def main(argv=None) -> int:
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--reps", type=int, default=2000, help="repetitions per row")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--flux", action="store_true",
+                        help="also time flux-core's pool on the cold rows (where flux imports)")
+    parser.add_argument("--flux-max", type=int, default=16384,
+                        help="largest size timed with flux-core's pool (it is slow at scale)")
+    parser.add_argument("--parse-rounds", type=int, default=40,
+                        help="interleaved batches per jobspec shape (0: no parse table)")
     parser.add_argument("--probe-memory", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tree-only", action="store_true",
-                        help="only the TreePool rows (with flux-core's where flux imports)")
-    parser.add_argument("--no-flux", action="store_true",
-                        help="TreePool rows without the flux-core column")
+                        help="only the TreePool table (flux-core's TreePool beside it with --flux)")
     args = parser.parse_args(argv)
     if args.probe_memory:
         probe_memory(args.probe_memory)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.tree_only:
-        tree = tree_main(sizes, args.reps, not args.no_flux)
+        tree = tree_main(sizes, args.reps, args.flux)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"fluxpool": __version__, "treepool": tree}, f, indent=1)
@@ -291,7 +417,27 @@ def main(argv=None) -> int:
             for row, samples in bench_size(n, policy, args.reps).items():
                 results["rows"].setdefault(f"{policy} | {row}", {})[n] = summarize(samples)
     results["bytes_per_rank"] = {n: memory_per_rank(n) for n in sizes}
-    results["treepool"] = tree_main(sizes, args.reps, not args.no_flux)
+    FluxPool = flux_pool_class() if args.flux else None
+    versus: Dict[str, Dict[int, Dict[str, float]]] = {}
+    if FluxPool is not None:
+        for n in sizes:
+            if n > args.flux_max:
+                continue
+            ours = {row: results["rows"][f"{POLICIES[0]} | {row}"].get(n)
+                    for row in ("construct + first to_dict()", "status views of a loaded pool")}
+            if POLICIES[0] not in policies:
+                ours = {row: summarize(samples) for row, samples
+                        in bench_cold(ResourcePool, make_R(n), n).items()}
+            for row, samples in bench_cold(FluxPool, make_R(n), n, reps=5).items():
+                flux = summarize(samples)
+                versus.setdefault(row, {})[n] = {
+                    "fluxpool_us": ours[row]["median_us"], "flux_core_us": flux["median_us"],
+                    "ratio": flux["median_us"] / ours[row]["median_us"]}
+        results["versus_flux_core"] = versus
+    parse = bench_parse(args.parse_rounds) if args.parse_rounds > 0 else {}
+    if parse:
+        results["parse_us"] = {shape: {name: statistics.median(v) for name, v in samples.items()}
+                               for shape, samples in parse.items()}
 
     head = f"{'policy | operation':58}" + "".join(f"{n:>22,}" for n in sizes)
     if len(sizes) > 1:
@@ -310,6 +456,13 @@ def main(argv=None) -> int:
         print(line)
     print("memory: " + ", ".join(f"{n:,} ranks {b:.0f} B/rank"
                                  for n, b in results["bytes_per_rank"].items()))
+    for row, by_size in versus.items():
+        for n, cell in by_size.items():
+            print(f"vs flux-core | {row} at {n:,} ranks: {cell['fluxpool_us']:,.0f} µs against "
+                  f"{cell['flux_core_us']:,.0f} µs ({cell['ratio']:.1f}x)")
+    if parse:
+        print_parse(parse)
+    results["treepool"] = tree_main(sizes, args.reps, args.flux)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

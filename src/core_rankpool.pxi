@@ -541,12 +541,69 @@ cdef class RankPool:
                 j += 1
         return p
 
+    def is_free(self, Topology alloc):
+        """True when every core and GPU of ``alloc`` is free here: its ranks
+        are in this pool and none of its bits is allocated (strict mode's
+        overlap check, SPEC §15; costs what ``alloc`` holds, not the pool)."""
+        cdef Topology t = self.topo
+        cdef Py_ssize_t k, j, pos
+        cdef uint64_t x
+        for k in range(alloc.n):
+            pos = t._index(alloc.ids[k])
+            if pos < 0:
+                return False
+            for j in range(alloc.wc):
+                x = alloc.crow[k * alloc.wc + j]
+                if x and (j >= t.wc or (x & ~self.fc_rows[pos * t.wc + j])):
+                    return False
+            for j in range(alloc.wg):
+                x = alloc.grow[k * alloc.wg + j]
+                if x and (j >= t.wg or (x & ~self.fg_rows[pos * t.wg + j])):
+                    return False
+        return True
+
+    def candidates(self, bint exclusive, int32_t cores, int32_t gpus, RankMask mask=None):
+        """The ranks flux-core's ``Rv1Pool.alloc`` hands to its subclass hooks
+        (SPEC §16), as ``(rank, position, free_cores, free_gpus)`` with the ids
+        as frozensets, in ascending rank order: every up rank with ``cores``
+        free cores (``exclusive``: every core of the rank free) and, when
+        ``gpus`` > 0, that many free GPUs, whose position is in ``mask``
+        (None: every rank). Visits every rank: only pools with hooks call it."""
+        cdef Topology t = self.topo
+        cdef Py_ssize_t i
+        cdef int32_t need
+        cdef list out = []
+        cdef dict whole = {}  # shape -> (cores, gpus) of an untouched rank, made once
+        cdef object free_cores, free_gpus
+        for i in range(t.n):
+            if not _bit(self.up, i):
+                continue
+            if mask is not None and not _bit(mask.w, i):
+                continue
+            need = t.nc[i] if exclusive else cores
+            if self.nfc[i] < need or (gpus > 0 and self.nfg[i] < gpus):
+                continue
+            if self.nfc[i] == t.nc[i] and self.nfg[i] == t.ng[i]:
+                ids = whole.get(t.shape[i])
+                if ids is None:
+                    ids = whole[t.shape[i]] = t.ids_at(i)
+                free_cores, free_gpus = ids
+            else:
+                free_cores = frozenset(_row_ids(&self.fc_rows[i * t.wc], t.wc))
+                free_gpus = frozenset(_row_ids(&self.fg_rows[i * t.wg], t.wg))
+            out.append((t.ids[i], i, free_cores, free_gpus))
+        return out
+
 
 # A few freed state blocks are kept for reuse: a backfill pass copies the pool,
 # works on the copy and drops it, many times a second, and a recycled block is
-# already mapped, where a fresh one page-faults on every copy.
+# already mapped, where a fresh one page-faults on every copy (34 MiB at
+# 1,048,576 ranks). Only large blocks are kept, and a larger one displaces the
+# smallest kept: the small blocks of allocation results come and go by the
+# thousand and must not crowd out the pool-sized one (malloc serves them fast).
 cdef enum:
     SPARE_BLOCKS = 4
+cdef size_t SPARE_MIN_BYTES = 1024 * 1024
 cdef size_t SPARE_MAX_BYTES = 64 * 1024 * 1024
 cdef void* _spare[SPARE_BLOCKS]
 cdef size_t _spare_size[SPARE_BLOCKS]
@@ -567,13 +624,20 @@ cdef void* _block_get(size_t size) except NULL:
 
 
 cdef void _block_put(void* p, size_t size) noexcept:
-    cdef int k
-    if size <= SPARE_MAX_BYTES:
+    cdef int k, smallest = -1
+    if SPARE_MIN_BYTES <= size <= SPARE_MAX_BYTES:
         for k in range(SPARE_BLOCKS):
             if _spare[k] == NULL:
                 _spare[k] = p
                 _spare_size[k] = size
                 return
+            if smallest < 0 or _spare_size[k] < _spare_size[smallest]:
+                smallest = k
+        if _spare_size[smallest] < size:
+            free(_spare[smallest])
+            _spare[smallest] = p
+            _spare_size[smallest] = size
+            return
     free(p)
 
 

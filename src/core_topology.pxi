@@ -12,6 +12,19 @@ cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+cdef list _row_ids(const uint64_t* row, Py_ssize_t nw):
+    """The bit positions set in a row, ascending."""
+    cdef list out = []
+    cdef Py_ssize_t k
+    cdef uint64_t x
+    for k in range(nw):
+        x = row[k]
+        while x:
+            out.append(k * 64 + fp_ctz64(x))
+            x &= x - 1
+    return out
+
+
 cdef class Topology:
     """An immutable, ascending set of ranks, each with a core row and a GPU row.
 
@@ -146,44 +159,78 @@ cdef class Topology:
         cdef Topology t = Topology()
         t._alloc(total, wc, wg)
         n = total
-        cdef RankEntry* order = <RankEntry*>_calloc(n, sizeof(RankEntry))
+        # Each entry's core and GPU rows are built once, bit by bit, then
+        # copied a word at a time to every rank of the entry.
+        cdef uint64_t* tc = <uint64_t*>_calloc((ne or 1) * wc, sizeof(uint64_t))
+        cdef uint64_t* tg = <uint64_t*>_calloc((ne or 1) * wg, sizeof(uint64_t))
+        cdef int32_t* sids = <int32_t*>_calloc(ne or 1, sizeof(int32_t))
+        cdef RankEntry* order = NULL
+        cdef int32_t sid_e
+        cdef uint64_t* src_c
+        cdef uint64_t* src_g
         try:
-            pos = 0
+            # A shape id per distinct (cores, gpus) pair.
+            seen = {}
             for e in range(ne):
-                rr = ranks_l[e]
-                for k in range(rr.nr):
-                    v = rr.lo[k]
-                    while v <= rr.hi[k]:
-                        order[pos].rank = v
-                        order[pos].src = e
-                        pos += 1
-                        v += 1
-            if not ordered:
+                _fill_row(&tc[e * wc], <IdRanges>cores_l[e])
+                _fill_row(&tg[e * wg], <IdRanges>gpus_l[e])
+                if ne == 1:
+                    sids[e] = 0
+                    seen[None] = 0
+                    continue
+                key = (cores_l[e].encode(), gpus_l[e].encode())
+                sid = seen.get(key)
+                if sid is None:
+                    sid = len(seen)
+                    seen[key] = sid
+                sids[e] = sid
+            t.nshapes = len(seen)
+            if ordered:
+                # Entries already list ranks in ascending order: write in place.
+                pos = 0
+                for e in range(ne):
+                    rr = ranks_l[e]
+                    sid_e = sids[e]
+                    src_c = &tc[e * wc]
+                    src_g = &tg[e * wg]
+                    for k in range(rr.nr):
+                        v = rr.lo[k]
+                        while v <= rr.hi[k]:
+                            t.ids[pos] = v
+                            t.shape[pos] = sid_e
+                            memcpy(&t.crow[pos * wc], src_c, wc * 8)
+                            memcpy(&t.grow[pos * wg], src_g, wg * 8)
+                            pos += 1
+                            v += 1
+            else:
+                order = <RankEntry*>_calloc(n, sizeof(RankEntry))
+                pos = 0
+                for e in range(ne):
+                    rr = ranks_l[e]
+                    for k in range(rr.nr):
+                        v = rr.lo[k]
+                        while v <= rr.hi[k]:
+                            order[pos].rank = v
+                            order[pos].src = e
+                            pos += 1
+                            v += 1
                 qsort(order, n, sizeof(RankEntry), _cmp_entry)
                 for i in range(1, n):
                     if order[i].rank == order[i - 1].rank:
                         raise ValueError(
                             f"rank {order[i].rank} appears in more than one R_lite entry"
                         )
-            # Rows per entry, then a shape id per distinct (cores, gpus) pair.
-            shape_of_entry = [0] if ne == 1 else []
-            seen = {None: 0} if ne == 1 else {}
-            for e in range(ne if ne > 1 else 0):
-                key = (cores_l[e].encode(), gpus_l[e].encode())
-                sid = seen.get(key)
-                if sid is None:
-                    sid = len(seen)
-                    seen[key] = sid
-                shape_of_entry.append(sid)
-            t.nshapes = len(seen)
-            for i in range(n):
-                e = order[i].src
-                t.ids[i] = order[i].rank
-                t.shape[i] = shape_of_entry[e]
-                _fill_row(&t.crow[i * t.wc], <IdRanges>cores_l[e])
-                _fill_row(&t.grow[i * t.wg], <IdRanges>gpus_l[e])
+                for i in range(n):
+                    e = order[i].src
+                    t.ids[i] = order[i].rank
+                    t.shape[i] = sids[e]
+                    memcpy(&t.crow[i * wc], &tc[e * wc], wc * 8)
+                    memcpy(&t.grow[i * wg], &tg[e * wg], wg * 8)
         finally:
             free(order)
+            free(tc)
+            free(tg)
+            free(sids)
         t._finish()
         return t
 
@@ -288,6 +335,27 @@ cdef class Topology:
             if not _rows_equal(&self.grow[i * self.wg], self.wg, &other.grow[i * other.wg], other.wg):
                 return False
         return True
+
+    def rows_match_on(self, Topology other):
+        """True when every rank of ``other`` is here with exactly the same
+        cores and GPUs (strict mode's partial-free check, SPEC §15)."""
+        cdef Py_ssize_t k, pos
+        for k in range(other.n):
+            pos = self._index(other.ids[k])
+            if pos < 0:
+                return False
+            if not _rows_equal(&self.crow[pos * self.wc], self.wc, &other.crow[k * other.wc], other.wc):
+                return False
+            if not _rows_equal(&self.grow[pos * self.wg], self.wg, &other.grow[k * other.wg], other.wg):
+                return False
+        return True
+
+    def ids_at(self, Py_ssize_t pos):
+        """``(cores, gpus)`` of the rank at ``pos``, as frozensets of ids."""
+        if pos < 0 or pos >= self.n:
+            raise IndexError(pos)
+        return (frozenset(_row_ids(&self.crow[pos * self.wc], self.wc)),
+                frozenset(_row_ids(&self.grow[pos * self.wg], self.wg)))
 
     def without(self, IdRanges ranks):
         """A new topology without ``ranks`` (absent ones are ignored)."""

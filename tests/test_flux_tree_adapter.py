@@ -36,7 +36,8 @@ def test_adapter_treepool_is_a_flux_resource_pool():
     pool = adapter.TreePool(tree_R(), log=None)
     assert isinstance(pool, flux_rp.ResourcePool)
     assert isinstance(pool.impl, TreeRv1Pool)
-    assert pool.impl.name == f"fluxpool-{fluxpool.__version__}:TreePool"
+    assert pool.impl.name == f"fluxpool-{fluxpool.__version__}:TreeRv1Pool(best-fit)"
+    assert adapter.StrictTreePool(tree_R()).impl.name.endswith("TreeRv1Pool(best-fit, strict)")
     assert pool.version == 1 and "strict" in pool.impl.known_options
 
 

@@ -447,3 +447,17 @@ def test_container_hint_never_hides_a_freed_container():
     assert outcome(copy, 2, slot_of(1, container("numa"))) == "InsufficientResources"
     copy.free(99)                                     # the whole job
     assert place(copy, 3, slot_of(1, container("numa"))) == "rank0/core[0-3],gpu0"
+
+
+def test_tree_subclass_cannot_override_placement_hooks():
+    """TreePool places on its compiled path (SPEC §16 hooks are Rv1Pool's)."""
+    with pytest.raises(TypeError, match="no _sort_candidates/_select_resources hooks"):
+        type("Mine", (TreeRv1Pool,), {"_sort_candidates": lambda self, c: c})
+
+
+def test_strict_treepool_parses_counts_to_the_letter():
+    """SPEC §15 in a TreePool: a float count reads as 1 only outside strict mode."""
+    jobspec = spec(slot_of(1, {"type": "core", "count": 2.5}))
+    assert TreePool(tree_R()).parse_resource_request(jobspec).slot_size == 1
+    with pytest.raises(ValueError, match="must be an integer or an RFC 14 range"):
+        TreePool(tree_R(), strict=True).parse_resource_request(jobspec)

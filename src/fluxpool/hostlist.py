@@ -116,7 +116,28 @@ def _segment_name(seg: Segment, offset: int) -> str:
 
 
 def expand(text: str) -> List[str]:
-    """All host names of ``text`` in written order, duplicates kept."""
+    """Expand RFC 29 hostlist text into host names, in written order.
+
+    Tokens are separated by commas, spaces or tabs outside brackets; ``prefix[items]suffix``
+    expands each item ``N`` or ``LO-HI`` in the order written, each number printed
+    with at least as many digits as its low bound was written with:
+    ``"node[0-2,7],login[01-02]"`` is ``node0 node1 node2 node7 login01 login02``.
+    Nothing is sorted or deduplicated (``"n[3,2],n3"`` is ``n3 n2 n3``), as the R
+    nodelist needs: the i-th name belongs to the i-th lowest rank.
+
+    Args:
+        text: Hostlist text.
+
+    Returns:
+        A new list of host names.
+
+    Raises:
+        ValueError: Malformed text (unbalanced or empty brackets, a bad range, a
+            range ending before it starts), a range of more than 1,048,576 hosts,
+            more than 4,194,304 hosts in all, or text longer than 16 MiB; the
+            message quotes the text (cut at 200 characters).
+        TypeError: ``text`` is not a string.
+    """
     names: List[str] = []
     for seg in _segments(text):
         if seg[3] < 0:
@@ -127,41 +148,106 @@ def expand(text: str) -> List[str]:
     return names
 
 
-def compress(names: Iterable[str]) -> str:
-    """The shortest order-preserving hostlist of ``names`` (SPEC §2.2)."""
-    groups: List[Tuple[Optional[str], List[List]]] = []  # (prefix or None for literal, runs)
-    for name in names:
-        m = _TRAILING_DIGITS.fullmatch(name)
-        if m is None:
-            groups.append((None, [[name]]))
-            continue
-        prefix, digits = m.group(1), m.group(2)
-        value = int(digits)
+class _Compressor:
+    """compress()'s output built incrementally: from single names, or from whole
+    runs of numbered names at once, with the same result as name by name."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        # (prefix, runs); prefix None marks a literal name (runs == [[name]]);
+        # a run is [lo, hi, width, lo_text].
+        self._groups: List[Tuple[Optional[str], List[List]]] = []
+
+    def _add(self, prefix: str, value: int, digits: str) -> List:
+        """Add one numbered name; returns the run that now ends with it."""
+        groups = self._groups
         if groups and groups[-1][0] == prefix:
-            run = groups[-1][1][-1]  # [lo, hi, width, lo_text]
+            run = groups[-1][1][-1]
             # A run stops at MAX_RANGE hosts so that expand() accepts what this writes.
             if (value == run[1] + 1 and f"{value:0{run[2]}d}" == digits
                     and value - run[0] < MAX_RANGE):
                 run[1] = value
-                continue
-            groups[-1][1].append([value, value, len(digits), digits])
+                return run
+            run = [value, value, len(digits), digits]
+            groups[-1][1].append(run)
+            return run
+        run = [value, value, len(digits), digits]
+        groups.append((prefix, [run]))
+        return run
+
+    def name(self, name: str) -> None:
+        """Add one host name."""
+        m = _TRAILING_DIGITS.fullmatch(name)
+        if m is None:
+            self._groups.append((None, [[name]]))
         else:
-            groups.append((prefix, [[value, value, len(digits), digits]]))
-    parts = []
-    for prefix, runs in groups:
-        if prefix is None:
-            parts.append(runs[0][0])
-        elif len(runs) == 1 and runs[0][0] == runs[0][1]:
-            parts.append(prefix + runs[0][3])
-        else:
-            items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
-            parts.append(f"{prefix}[{','.join(items)}]")
-    return ",".join(parts)
+            self._add(m.group(1), int(m.group(2)), m.group(2))
+
+    def numbered(self, prefix: str, lo: int, hi: int, width: int) -> None:
+        """Add the names ``prefix + f"{v:0{width}d}"`` for v in lo..hi; ``prefix``
+        must not end with an ASCII digit (then each name splits as written).
+        Within one such range a run never breaks on width (a zero-padded value
+        and the wider values after it format alike), only at MAX_RANGE hosts,
+        so the cost is per MAX_RANGE hosts, not per host."""
+        v = lo
+        while v <= hi:
+            run = self._add(prefix, v, f"{v:0{width}d}")
+            end = min(hi, run[0] + MAX_RANGE - 1)
+            if end > v:
+                run[1] = end
+            v = end + 1
+
+    def text(self) -> str:
+        parts = []
+        for prefix, runs in self._groups:
+            if prefix is None:
+                parts.append(runs[0][0])
+            elif len(runs) == 1 and runs[0][0] == runs[0][1]:
+                parts.append(prefix + runs[0][3])
+            else:
+                items = [r[3] if r[0] == r[1] else f"{r[3]}-{r[1]:0{r[2]}d}" for r in runs]
+                parts.append(f"{prefix}[{','.join(items)}]")
+        return ",".join(parts)
+
+
+def compress(names: Iterable[str]) -> str:
+    """Compress host names into hostlist text, keeping their order, as Flux writes
+    an R nodelist.
+
+    A name ending in decimal digits extends the run before it when the prefix is
+    the same, its number is one more and the zero padding agrees; consecutive runs
+    with one prefix share a bracket group: ``node0 node1 node2 node3`` is
+    ``"node[0-3]"``, ``foo12 foo4 foo1 foo2`` is ``"foo[12,4,1-2]"``, ``n01 n02`` is
+    ``"n[01-02]"``. Names without trailing digits stand alone. Nothing is sorted
+    or deduplicated, so ``expand(compress(names)) == names``.
+
+    Args:
+        names: Host names (strings), in order.
+
+    Returns:
+        The hostlist text (``""`` for no names).
+    """
+    out = _Compressor()
+    for name in names:
+        out.name(name)
+    return out.text()
 
 
 class HostMatcher:
     """Membership in a hostlist without expanding it: ``name in matcher``.
-    ``len()`` is the number of hosts the hostlist names."""
+
+    Used to evaluate ``hostlist`` constraints against many ranks: a few bracket
+    ranges may name millions of hosts. ``len()`` is the number of hosts the
+    hostlist names (duplicates counted).
+
+    Args:
+        text: Hostlist text.
+
+    Raises:
+        ValueError: As :func:`expand`, for malformed or too large text.
+        TypeError: ``text`` is not a string.
+    """
 
     __slots__ = ("_literals", "_ranges", "_size")
 
@@ -199,7 +285,21 @@ class HostMatcher:
 
 
 class Hostlist:
-    """An immutable, ordered list of host names; ``str()`` is its compressed form."""
+    """An immutable, ordered list of host names (RFC 29), like flux-core's
+    ``flux.hostlist.Hostlist``.
+
+    Supports iteration in order, ``len()``, indexing, ``in``, ``==`` and hashing;
+    ``str()`` is the compressed form (:func:`compress`). Pools return one from
+    ``nodelist()``, views from ``nodelist``.
+
+    Args:
+        hosts: Hostlist text (expanded with :func:`expand`), an iterable of host
+            names (kept as given, in order), or ``None`` for an empty list.
+
+    Raises:
+        ValueError: Malformed or too large hostlist text (see :func:`expand`).
+        TypeError: An item of the iterable is not a string.
+    """
 
     __slots__ = ("_names",)
 
@@ -242,11 +342,19 @@ class Hostlist:
 
 
 class NameTable:
-    """Host names of ranks: the i-th name of the nodelist names the i-th lowest
-    rank of ``ranks``; a rank with no name (short nodelist, or no nodelist) is
-    ``rank<N>``. Names are computed on demand from the bracket segments."""
+    """Host names of a pool's ranks, computed on demand from bracket segments.
 
-    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name")
+    The i-th name of the nodelist names the i-th lowest rank of ``ranks``; a rank
+    with no name (a short nodelist, or none) is ``rank<N>``, as in flux-core. A
+    table for 100,000 ranks holds a few segments, not 100,000 strings. Build one
+    with :meth:`from_nodelist` or :meth:`from_names`.
+
+    Args:
+        segments: Parsed hostlist segments (internal form).
+        ranks: The pool's ranks, ascending.
+    """
+
+    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name", "host_count")
 
     def __init__(self, segments: Sequence[Segment], ranks: IdRanges) -> None:
         self._ranks = ranks
@@ -263,11 +371,21 @@ class NameTable:
         for seg in self._segs:
             self._seg_cum.append(count)
             count += _segment_size(seg)
+        self.host_count = count  # hosts the nodelist names (may differ from len(ranks))
         self._by_name: Optional[Dict[str, List[int]]] = None
 
     @classmethod
     def from_nodelist(cls, nodelist: Sequence[str], ranks: IdRanges) -> "NameTable":
-        """Names from R's ``nodelist`` (a list of hostlist strings, concatenated)."""
+        """Names from R's ``nodelist``.
+
+        Args:
+            nodelist: A list of hostlist strings, expanded and concatenated in order.
+            ranks: The pool's ranks.
+
+        Raises:
+            ValueError: A malformed or too large hostlist string.
+            TypeError: An item is not a string.
+        """
         segments: List[Segment] = []
         for text in nodelist:
             segments.extend(_segments(text))
@@ -275,11 +393,16 @@ class NameTable:
 
     @classmethod
     def from_names(cls, names: Sequence[str], ranks: IdRanges) -> "NameTable":
-        """Names given one per rank, in ascending rank order."""
+        """Names given one per rank.
+
+        Args:
+            names: Host names, one per rank, in ascending rank order.
+            ranks: The pool's ranks.
+        """
         return cls([(name, 0, 0, -1, "") for name in names], ranks)
 
     def name(self, rank: int) -> str:
-        """The host name of ``rank``."""
+        """The host name of ``rank`` (an int): its nodelist name, else ``"rank<N>"``."""
         k = bisect.bisect_right(self._starts, rank) - 1
         if k >= 0:
             pos = self._cum[k] + rank - self._starts[k]
@@ -291,12 +414,57 @@ class NameTable:
                     return _segment_name(seg, offset)
         return f"rank{rank}"
 
+    def hostlist(self, ranks: IdRanges) -> str:
+        """``compress(self.names(ranks))``, computed per interval of ``ranks`` and
+        per bracket segment of the nodelist, never per host (a rank outside the
+        table's ranks is named exactly as ``name()`` names it)."""
+        out = _Compressor()
+        starts, cum = self._starts, self._cum
+        for a, b in ranks.intervals():
+            # Between two run starts a rank's position grows with the rank,
+            # as name() computes it.
+            k = bisect.bisect_right(starts, a) - 1
+            while a <= b:
+                if k < 0:
+                    end = b if not starts else min(b, starts[0] - 1)
+                    out.numbered("rank", a, end, 1)
+                else:
+                    end = b if k + 1 == len(starts) else min(b, starts[k + 1] - 1)
+                    self._positions(out, cum[k] + a - starts[k], end - a + 1, a)
+                a = end + 1
+                k += 1
+        return out.text()
+
+    def _positions(self, out: "_Compressor", pos: int, count: int, rank: int) -> None:
+        """Add the names of nodelist positions pos..pos+count-1 (ranks rank...)."""
+        seg_cum, segs = self._seg_cum, self._segs
+        s = bisect.bisect_right(seg_cum, pos) - 1
+        while count > 0:
+            if s < 0 or s >= len(segs) or pos - seg_cum[s] >= _segment_size(segs[s]):
+                out.numbered("rank", rank, rank + count - 1, 1)  # past the nodelist
+                return
+            prefix, lo, _, width, suffix = seg = segs[s]
+            offset = pos - seg_cum[s]
+            take = min(count, _segment_size(seg) - offset)
+            if width < 0:
+                out.name(prefix)
+            elif not suffix and not prefix[-1:].isdigit():
+                out.numbered(prefix, lo + offset, lo + offset + take - 1, width)
+            else:
+                for v in range(lo + offset, lo + offset + take):
+                    out.name(f"{prefix}{v:0{width}d}{suffix}")
+            pos += take
+            rank += take
+            count -= take
+            s += 1
+
     def names(self, ranks: Iterable[int]) -> List[str]:
-        """Host names of ``ranks``, in the order given."""
+        """Host names of ``ranks`` (an iterable of ints), in the order given, as a list."""
         return [self.name(r) for r in ranks]
 
     def ranks_named(self, name: str) -> List[int]:
-        """The ranks whose host name is ``name`` (builds a lookup table once)."""
+        """The ranks (a list of ints, ascending) whose host name is ``name``; empty
+        when none. The first call builds a lookup table over all ranks."""
         if self._by_name is None:
             table: Dict[str, List[int]] = {}
             for rank in self._ranks:

@@ -20,7 +20,7 @@ pool fixes T1–T4 always and T5–T9 under ``strict=True``.
 
 import json
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from . import rformat
 from ._rv1core import (
@@ -41,7 +41,7 @@ from ._rv1core import (
 from .errors import InfeasibleRequest, InsufficientResources
 from .jobspec import ResourceCount, ResourceRequest, _system_fields, _Walk, _walk_jobspec
 from .pool import ResourcePool
-from .rv1 import Logger, Rv1Pool, _count_arg, _discrete_check, _max_arg
+from .rv1 import Logger, Rv1Pool, _count_arg, _max_arg
 from .topotree import Tree, read_children, trim_children
 
 __all__ = ["TreePool", "TreeRv1Pool", "TreeResourceRequest"]
@@ -65,11 +65,10 @@ class _TreeWalk(_Walk):
         if self.slots is not None:
             self.slot_above_node = True
 
-    def _other_vertex(self, kind: Any, count: ResourceCount, exclusive: bool,
-                      children: Any) -> None:
-        if exclusive and not children:
+    def _other_vertex(self, kind: Any, vertex: Mapping, low: int, children: Any) -> None:
+        if vertex.get("exclusive", False) and not children:
             self.container_level = kind
-            self.container_count = count.min
+            self.container_count = low
 
 
 class TreeResourceRequest(ResourceRequest):
@@ -92,10 +91,12 @@ class TreeResourceRequest(ResourceRequest):
         self.container_count = container_count
 
     @classmethod
-    def from_jobspec(cls, jobspec: Mapping) -> "TreeResourceRequest":
-        """Parse a jobspec dict; raises ``ValueError``/``TypeError`` with a message
-        for anything it cannot use (the messages of flux-core's parser)."""
-        walk, system = _walk_jobspec(jobspec, _TreeWalk())
+    def from_jobspec(cls, jobspec: Mapping, strict: bool = False) -> "TreeResourceRequest":
+        """Parse a jobspec dict as :meth:`ResourceRequest.from_jobspec` does (with
+        ``strict``, RFC 14 counts and RFC 31 constraints to the letter), plus the
+        forms above; raises ``ValueError``/``TypeError`` with a message for
+        anything it cannot use (the messages of flux-core's parser)."""
+        walk, system = _walk_jobspec(jobspec, _TreeWalk(), strict)
         if walk.slots is None:
             raise ValueError("Unable to determine slot count")
         container = walk.container_level
@@ -115,7 +116,7 @@ class TreeResourceRequest(ResourceRequest):
             node_count, slot_count = None, slots
         if walk.exclusive and node_count is None and container is None:
             node_count, slot_count = slot_count, ResourceCount(1, 1)
-        duration, constraint = _system_fields(system)
+        duration, constraint = _system_fields(system, strict)
         return cls(
             node_count,
             slot_count,
@@ -143,13 +144,20 @@ class TreeRv1Pool(Rv1Pool):
     for values of the wrong JSON type.
     """
 
-    known_options = Rv1Pool.known_options | {"strict"}
+    _min_slot_size = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._hooked_placement:
+            raise TypeError(
+                f"{cls.__name__}: TreePool places on its own compiled path; it has no "
+                "_sort_candidates/_select_resources hooks to override"
+            )
 
     def __init__(self, R: Any = None, log: Optional[Logger] = None, strict: bool = False,
                  **kwargs: Any) -> None:
         kwargs.pop("policy", None)
         super().__init__(R, log=log, policy="best-fit", strict=strict, **kwargs)
-        self.strict = bool(strict)
         scheduling = None if self._scheduling is None else json.loads(self._scheduling)
         if scheduling is None and _raw_scheduling(R) is not None:
             scheduling = {}
@@ -194,19 +202,19 @@ class TreeRv1Pool(Rv1Pool):
 
     def parse_resource_request(self, jobspec: Mapping) -> TreeResourceRequest:
         """Parse a jobspec with TreePool's parser (container levels, node-exclusive
-        without cores, slot above node)."""
-        return TreeResourceRequest.from_jobspec(jobspec)
+        without cores, slot above node); strict pools check it to the letter."""
+        return TreeResourceRequest.from_jobspec(jobspec, self.strict)
 
-    def check_feasibility(self, request: Any) -> None:
-        """Raise ``InfeasibleRequest`` if the request can never fit this pool's
-        total capacity, as flux-core's TreePool decides it."""
-        _discrete_check(request)
+    def _check_feasibility(self, request: Any) -> None:
+        """flux-core's hook, as its TreePool decides it: container requests by the
+        containers of each allowed rank, node-exclusive ones by node size (strict:
+        by the slots a node holds, T6), others as :class:`Rv1Pool`."""
         self._tree_feasibility(request, self._mask(request))
 
     def _tree_feasibility(self, request: Any, mask: Optional[RankMask]) -> None:
         container = getattr(request, "container_level", None)
         nnodes, nslots = request.nnodes, request.nslots
-        strict = getattr(self, "strict", False)
+        strict = self.strict
         if container is not None:
             per_type = self._tindex.type_counts(mask)
             per_slot = self._per_slot(request)
@@ -253,25 +261,17 @@ class TreeRv1Pool(Rv1Pool):
 
     def _per_slot(self, request: Any) -> int:
         """Containers one slot takes: the container vertex's count when strict (T9)."""
-        if not getattr(self, "strict", False):
+        if not self.strict:
             return 1
         return _count_arg(getattr(request, "container_count", 1), "container count", 1)
 
     # -- allocation -------------------------------------------------------
 
-    def alloc(self, jobid: Any, request: Any) -> "TreeRv1Pool":
-        """Allocate ``request`` for ``jobid`` the way flux-core's TreePool places
-        it and return the allocated resources as a new pool (its ``scheduling``
-        children cut to the allocated ranks). Raises ``InsufficientResources``
-        (not now), ``InfeasibleRequest`` (never) or ``ValueError`` (malformed
-        request); the pool is unchanged when it raises."""
-        _discrete_check(request)
-        mask = self._mask(request)
-        size = _count_arg(request.slot_size, "slot_size", 0)
-        gpus = _count_arg(request.gpu_per_slot, "gpu_per_slot", 0)
-        duration = request.duration
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-            raise ValueError(f"request duration must be a number, got {duration!r}")
+    def _place(self, request: Any, mask: Optional[RankMask], size: int,
+               gpus: int) -> Tuple[Topology, int]:
+        """Place ``request`` the way flux-core's TreePool does (see the module
+        docstring) on the compiled core; ``alloc`` calls it after checking the
+        request, and records the result."""
         container = getattr(request, "container_level", None)
         exclusive = bool(request.exclusive)
         sets = None
@@ -283,7 +283,6 @@ class TreeRv1Pool(Rv1Pool):
         else:
             mode = MODE_CPU
         nnodes = _count_arg(request.nnodes, "nnodes", 0)
-        strict = getattr(self, "strict", False)
         placed = tree_allocate(
             self._core, self._tindex, mode,
             nnodes,
@@ -291,15 +290,15 @@ class TreeRv1Pool(Rv1Pool):
             _count_arg(request.nslots, "nslots", 0),
             _max_arg(request.nslots_max, "nslots_max"),
             size, gpus, exclusive, mask, sets,
-            strict and exclusive,           # T8: node{x}/slot/numa{x} claims the node
-            _STRICT_FLAGS if strict else 0,
+            self.strict and exclusive,      # T8: node{x}/slot/numa{x} claims the node
+            _STRICT_FLAGS if self.strict else 0,
             self._per_slot(request),
             self._hint(container) if container is not None and mask is None else None,
         )
         if placed is None:
-            self._tree_feasibility(request, mask)
+            self._check_feasibility(request)
             raise InsufficientResources("insufficient resources")
-        return self._record_alloc(jobid, duration, placed)
+        return placed
 
     def remove_ranks(self, ranks: Any) -> None:
         """Remove ranks from the pool; its topology children lose them too (T3)."""
