@@ -221,6 +221,26 @@ TREE_STRICT_PACK = STRICT_PACK
 TREE_STRICT_NOCORE = STRICT_NOCORE
 
 
+cdef uint64_t* _work_init(TreeWork* w, TreeTypes T, Py_ssize_t wc, Py_ssize_t wg,
+                          int strict) except NULL:
+    """Lay out the per-rank scratch rows of ``w`` in one buffer (the caller frees it)."""
+    cdef uint64_t* scratch = <uint64_t*>_calloc(8 * (wc + wg) + 2 * (T.maxset + 1),
+                                                sizeof(uint64_t))
+    w.wc = wc
+    w.wg = wg
+    w.rem_c = scratch
+    w.av_c = scratch + wc
+    w.tk_c = scratch + 2 * wc
+    w.out_c = scratch + 3 * wc
+    w.rem_g = scratch + 4 * wc
+    w.av_g = scratch + 4 * wc + wg
+    w.tk_g = scratch + 4 * wc + 2 * wg
+    w.out_g = scratch + 4 * wc + 3 * wg
+    w.score = <int64_t*>(scratch + 8 * (wc + wg))
+    w.strict = strict
+    return scratch
+
+
 cdef inline void _zero(uint64_t* row, Py_ssize_t nw) noexcept:
     memset(row, 0, nw * 8)
 
@@ -537,19 +557,7 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
             q.c = <int32_t>_clamp(max(per_node * slot_size, slot_size))
             q.g = <int32_t>_clamp(max(per_node * gpu_per_slot, gpu_per_slot))
     try:
-        scratch = <uint64_t*>_calloc(8 * W + 2 * (T.maxset + 1), sizeof(uint64_t))
-        w.wc = wc
-        w.wg = wg
-        w.rem_c = scratch
-        w.av_c = scratch + wc
-        w.tk_c = scratch + 2 * wc
-        w.out_c = scratch + 3 * wc
-        w.rem_g = scratch + 4 * wc
-        w.av_g = scratch + 4 * wc + wg
-        w.tk_g = scratch + 4 * wc + 2 * wg
-        w.out_g = scratch + 4 * wc + 3 * wg
-        w.score = <int64_t*>(scratch + 8 * W)
-        w.strict = strict
+        scratch = _work_init(&w, T, wc, wg, strict)
         if mode == MODE_CONTAINER:
             csets = <int32_t*>_calloc(T.ntypes + 1, sizeof(int32_t))
             minc = INT64_MAX
@@ -687,19 +695,7 @@ def tree_capacity(TreeIndex idx, int mode, int64_t per_node, int64_t slot_size,
     if slot_size < 0 or gpu_per_slot < 0 or per_slot < 1:
         raise ValueError("counts must be non-negative")
     try:
-        scratch = <uint64_t*>_calloc(8 * W + 2 * (T.maxset + 1), sizeof(uint64_t))
-        w.wc = topo.wc
-        w.wg = topo.wg
-        w.rem_c = scratch
-        w.av_c = scratch + topo.wc
-        w.tk_c = scratch + 2 * topo.wc
-        w.out_c = scratch + 3 * topo.wc
-        w.rem_g = scratch + 4 * topo.wc
-        w.av_g = scratch + 4 * topo.wc + topo.wg
-        w.tk_g = scratch + 4 * topo.wc + 2 * topo.wg
-        w.out_g = scratch + 4 * topo.wc + 3 * topo.wg
-        w.score = <int64_t*>(scratch + 8 * W)
-        w.strict = strict
+        scratch = _work_init(&w, T, topo.wc, topo.wg, strict)
         for i in range(topo.n):
             if mask is not None and not _bit(mask.w, i):
                 continue
