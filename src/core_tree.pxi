@@ -14,6 +14,14 @@ MODE_CPU = 0
 MODE_GPU = 1
 MODE_CONTAINER = 2
 
+cdef Py_ssize_t _last_visits = 0
+
+
+def tree_last_visits():
+    """How many candidate ranks the last :func:`tree_allocate` examined (for
+    tests that pin the index's work by operation counts, never by time)."""
+    return _last_visits
+
 
 cdef class TreeTypes:
     """Immutable group sets of the node types of one row layout.
@@ -631,6 +639,8 @@ def tree_allocate(RankPool pool, TreeIndex idx, int mode, int64_t nnodes, int64_
             npick += 1
             if nnodes == 0:
                 taken += n
+        global _last_visits
+        _last_visits = nvis
         for k in range(nvis):
             pos = visited[k]
             pool.excl[pos >> 6] &= ~((<uint64_t>1) << (pos & 63))

@@ -461,3 +461,26 @@ def test_strict_treepool_parses_counts_to_the_letter():
     assert TreePool(tree_R()).parse_resource_request(jobspec).slot_size == 1
     with pytest.raises(ValueError, match="must be an integer or an RFC 14 range"):
         TreePool(tree_R(), strict=True).parse_resource_request(jobspec)
+
+
+def test_index_examines_few_ranks_whatever_the_pool_size():
+    """SPEC §17: the placement index finds the first rank that fits without
+    visiting every rank; pinned by the count of ranks examined (never by time)."""
+    from fluxpool._rv1core import tree_last_visits
+
+    n = 65536
+    pool = TreePool(tree_R(ranks=f"0-{n - 1}"))
+    place(pool, 1, slots(1))
+    assert tree_last_visits() == 1
+    assert place(pool, 2, slots(1, cores=4, gpus=1)) == "rank0/core[4-7],gpu1"
+    assert tree_last_visits() == 1
+    assert place(pool, 3, nodes(2, slots(4, cores=4, gpus=1))).startswith("rank[1-2]/")
+    assert tree_last_visits() <= 3
+    # every rank but the last loses one core in each NUMA domain: the first
+    # container request examines them all once, later ones skip them
+    pool.register_alloc(9, {"version": 1, "execution": {"R_lite": [
+        {"rank": f"0-{n - 2}", "children": {"core": "3,7,11,15"}}]}})
+    assert place(pool, 4, slot_of(1, container("numa"))) == f"rank{n - 1}/core[0-3],gpu0"
+    first = tree_last_visits()
+    assert place(pool, 5, slot_of(1, container("numa"))) == f"rank{n - 1}/core[4-7],gpu1"
+    assert tree_last_visits() <= 2 < first
