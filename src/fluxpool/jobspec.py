@@ -273,6 +273,7 @@ class _Walk:
                 low = count.min
             children = vertex.get("with")
             if kind == "node":
+                self._node_vertex()
                 self.nodes = count if count is not None else ResourceCount(low, low)
                 self.node_factor = factor
                 if vertex.get("exclusive", False):
@@ -288,8 +289,16 @@ class _Walk:
                 self.slot_size = low
             elif kind == "gpu":
                 self.gpu_per_slot = low
+            else:
+                self._other_vertex(kind, vertex, low, children)
             if children:
                 self.visit(children, factor * low, depth + 1)
+
+    def _node_vertex(self) -> None:
+        """Hook: a node vertex is about to be recorded (TreePool's walk)."""
+
+    def _other_vertex(self, kind: Any, vertex: Mapping, low: int, children: Any) -> None:
+        """Hook: a vertex that is not node, slot, core or GPU, with its minimum count."""
 
 
 class ResourceRequest:
@@ -429,27 +438,7 @@ class ResourceRequest:
             TypeError: ``jobspec`` is not a ``Mapping``, or a part of it has a
                 wrong type.
         """
-        if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
-            raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
-        resources = jobspec.get("resources")
-        if not resources:
-            raise ValueError("jobspec has no resources")
-        walk = _Walk()
-        walk.visit(resources, 1, 0)
-        if strict:
-            _check_strict_counts(resources)
-
-        attributes = jobspec.get("attributes", {})
-        if type(attributes) is not dict and not isinstance(attributes, Mapping):
-            raise ValueError("jobspec attributes must be an object")
-        system = attributes.get("system")
-        if system is not None and type(system) is not dict and not isinstance(system, Mapping):
-            raise ValueError("jobspec attributes.system must be an object")
-        if jobspec.get("version") == 1:
-            if system is None:
-                raise ValueError("getting duration: Object item not found: system")
-            if system.get("duration") is None:
-                raise ValueError("getting duration: Object item not found: duration")
+        walk, system = _walk_jobspec(jobspec, _Walk(), strict)
         if walk.slots is None:
             raise ValueError("Unable to determine slot count")
         if walk.slot_size is None:
@@ -459,11 +448,7 @@ class ResourceRequest:
         slot_count = walk.slots
         if walk.exclusive and node_count is None:
             node_count, slot_count = slot_count, ResourceCount(1, 1)
-        system = system or {}
-        duration = _duration(system.get("duration"))
-        constraint = system.get("constraints") or None
-        if constraint is not None:
-            _validate_constraint(constraint, strict)
+        duration, constraint = _system_fields(system, strict)
         return cls(
             node_count,
             slot_count,
@@ -479,6 +464,41 @@ class ResourceRequest:
 _VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of (strict, constraint) that validated
 _VALID_CONSTRAINTS_MAX = 1024          # entries
 _VALID_CONSTRAINT_BYTES = 4096         # longest key kept (bounds the cache at 4 MiB)
+
+
+def _walk_jobspec(jobspec: Any, walk: _Walk, strict: bool) -> Tuple[_Walk, Mapping]:
+    """Walk a jobspec's resources into ``walk`` and check its attributes the way
+    flux-core does; returns ``(walk, attributes.system or {})``."""
+    if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
+        raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
+    resources = jobspec.get("resources")
+    if not resources:
+        raise ValueError("jobspec has no resources")
+    walk.visit(resources, 1, 0)
+    if strict:
+        _check_strict_counts(resources)
+
+    attributes = jobspec.get("attributes", {})
+    if type(attributes) is not dict and not isinstance(attributes, Mapping):
+        raise ValueError("jobspec attributes must be an object")
+    system = attributes.get("system")
+    if system is not None and type(system) is not dict and not isinstance(system, Mapping):
+        raise ValueError("jobspec attributes.system must be an object")
+    if jobspec.get("version") == 1:
+        if system is None:
+            raise ValueError("getting duration: Object item not found: system")
+        if system.get("duration") is None:
+            raise ValueError("getting duration: Object item not found: duration")
+    return walk, system or {}
+
+
+def _system_fields(system: Mapping, strict: bool) -> Tuple[float, Any]:
+    """``(duration, constraint)`` of attributes.system, the constraint validated."""
+    duration = _duration(system.get("duration"))
+    constraint = system.get("constraints") or None
+    if constraint is not None:
+        _validate_constraint(constraint, strict)
+    return duration, constraint
 
 
 def _validate_constraint(constraint: Any, strict: bool) -> None:
