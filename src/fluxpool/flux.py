@@ -6,7 +6,7 @@ pool class by name::
     flux module reload sched-simple pool-class=fluxpool.flux:WorstFitPool
     flux module reload sched-simple pool-class=fluxpool.flux     # pool_class, first-fit
     flux module reload sched-simple pool-class=fluxpool.flux:StrictWorstFitPool
-    flux module reload sched-simple pool-class=fluxpool.flux:TreePool   # SPEC §17
+    flux module reload sched-simple pool-class=fluxpool.flux:TreePool   # topology-aware
 
 A site's own subclass of fluxpool's ``Rv1Pool`` (overriding flux-core's
 placement hooks) is loaded through ``pool_class_for``: in the site's module,
@@ -399,7 +399,7 @@ class StrictBestFitPool(BestFitPool):
 
 
 class TreePool(FluxPool):
-    """fluxpool's TreePool (SPEC §17): flux-core's ``flux.resource.TreePool``
+    """fluxpool's TreePool: flux-core's ``flux.resource.TreePool``
     placement (NUMA/socket locality, GPU affinity, container-exclusive and
     node-exclusive requests) on fluxpool's core, for R with
     ``scheduling.children`` (``ValueError`` otherwise).
@@ -407,8 +407,9 @@ class TreePool(FluxPool):
     Load it with ``pool-class=fluxpool.flux:TreePool``, or name it in R as
     ``scheduling.writer = "fluxpool.flux:TreePool"`` (flux-core resolves
     writers). ``strict`` (here, or in the scheduler's ``pool_kwargs``) fixes
-    flux-core's T5–T9; T1–T4 are always fixed, so running jobs on any rank
-    survive a scheduler reload. The policy is TreePool's own order (fewest
+    the TreePool behaviours flux-core gets wrong that are kept by default; the
+    others are always fixed, so running jobs on any rank survive a scheduler
+    reload (flux-core's TreePool kills those not on rank 0). The policy is TreePool's own order (fewest
     free cores, then GPUs, i.e. best-fit).
     """
 
@@ -417,7 +418,7 @@ class TreePool(FluxPool):
 
 
 class StrictTreePool(TreePool):
-    """:class:`TreePool` in strict mode (SPEC §15, §17 T5–T9)."""
+    """:class:`TreePool` in strict mode: ``pool-class=fluxpool.flux:StrictTreePool``."""
 
     strict = True
 

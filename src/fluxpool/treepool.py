@@ -72,14 +72,22 @@ class _TreeWalk(_Walk):
 
 
 class TreeResourceRequest(ResourceRequest):
-    """A request as flux-core's TreePool parses it (SPEC §17).
+    """A request as flux-core's TreePool parses it.
 
-    Beyond :class:`ResourceRequest`: ``container_level`` names the level of an
-    exclusive leaf vertex that is not node/slot/core/gpu (``numa{x}``); a
-    node-exclusive request needs no core vertex (``slot_size`` is then 0); and a
+    Beyond :class:`~fluxpool.ResourceRequest`: a node-exclusive request needs no
+    core vertex (``slot_size`` is then 0, and the whole node is claimed); and a
     slot above the node (``slot[4]/node[2]``) has its slot count divided back by
-    the node factor when it divides evenly. ``container_count`` is the count
-    of the container vertex (flux-core ignores it; strict pools honour it, T9).
+    the node factor when it divides evenly.
+
+    Args:
+        *args: The :class:`~fluxpool.ResourceRequest` arguments.
+        container_level: The level name of a container-exclusive request: an
+            exclusive leaf vertex that is not node, slot, core or gpu
+            (``{"type": "numa", "count": 1, "exclusive": true}``); ``None``
+            otherwise.
+        container_count: The count of that vertex (flux-core ignores it and
+            takes one container per slot; strict pools honour it).
+        **kwargs: The :class:`~fluxpool.ResourceRequest` keyword arguments.
     """
 
     __slots__ = ("container_level", "container_count")
@@ -133,15 +141,32 @@ class TreeResourceRequest(ResourceRequest):
 
 class TreeRv1Pool(Rv1Pool):
     """The R version 1 implementation behind :class:`TreePool` (flux-core's
-    ``_TreePoolV1``): an :class:`Rv1Pool` whose placement follows the node
-    topology in ``R.scheduling.children``.
+    ``_TreePoolV1``): an :class:`~fluxpool.Rv1Pool` whose placement follows the
+    node topology in ``R.scheduling.children``.
 
-    ``R`` is R JSON text or a dict with ``scheduling.children``; ``strict=True``
-    fixes SPEC §17 T5–T9 (and §15). ``policy`` is accepted and ignored:
-    TreePool has its own candidate order. Raises ``ValueError`` when R has no
-    ``scheduling`` or ``children``, or the children are malformed or do not
-    describe every rank (:func:`fluxpool.topotree.read_children`), ``TypeError``
-    for values of the wrong JSON type.
+    GPU+core slots go to the finest topology level (e.g. one NUMA domain) that
+    holds them, CPU-only slots best-fit within the finest fitting level,
+    container-exclusive requests take whole containers and node-exclusive ones
+    whole nodes; candidates come in TreePool's order (fewest free cores, then
+    fewest free GPUs). Allocation results carry ``scheduling`` with
+    ``children`` trimmed to their ranks.
+
+    Args:
+        R: R version 1 as JSON text or a dict whose ``scheduling.children`` is a
+            list of ``{"ranks": IDSET, "topo": TREE}``.
+        log: As for :class:`~fluxpool.Rv1Pool`.
+        strict: Strict mode: besides what :class:`~fluxpool.Rv1Pool` refuses,
+            fixes the TreePool behaviours flux-core gets wrong that are kept by
+            default (packing CPU slots across levels, slots per exclusive node,
+            container counts, level names; see the differences from flux-core).
+        **kwargs: ``policy`` is accepted and ignored (TreePool has its own
+            order); other names are ignored as by :class:`~fluxpool.Rv1Pool`.
+
+    Raises:
+        ValueError: R has no ``scheduling`` or ``children``, or the children are
+            malformed or do not describe every rank; and whatever
+            :class:`~fluxpool.Rv1Pool` raises for R.
+        TypeError: Values of the wrong JSON type.
     """
 
     _min_slot_size = 0
@@ -301,7 +326,9 @@ class TreeRv1Pool(Rv1Pool):
         return placed
 
     def remove_ranks(self, ranks: Any) -> None:
-        """Remove ranks from the pool; its topology children lose them too (T3)."""
+        """Remove ranks from the pool, as :meth:`Rv1Pool.remove_ranks` does; the
+        topology children lose them too, so ``to_dict()`` reads back (flux-core
+        keeps them)."""
         super().remove_ranks(ranks)
         self._tindex = self._tindex.restrict(self._core.topo)
         self._hints = {}
@@ -324,8 +351,8 @@ class TreeRv1Pool(Rv1Pool):
 
     @property
     def scheduling(self) -> Any:
-        """R's ``scheduling`` with ``children`` cut to this pool's ranks (a fresh
-        copy every time, T3/T4), or None."""
+        """R's ``scheduling`` with ``children`` cut to this pool's ranks, or None; a
+        fresh copy every time (flux-core returns its own object)."""
         if self._scheduling is None:
             return None
         value = json.loads(self._scheduling)
@@ -338,7 +365,8 @@ class TreeRv1Pool(Rv1Pool):
         self._scheduling = json.dumps(value) if value else None
 
     def to_dict(self) -> Dict[str, Any]:
-        """R v1 as a new dict, ``scheduling.children`` cut to this pool's ranks."""
+        """The pool as a new R version 1 dict (as :meth:`Rv1Pool.to_dict`), with
+        ``scheduling.children`` cut to this pool's ranks."""
         R = super().to_dict()
         if "scheduling" in R:
             R["scheduling"] = self.scheduling
@@ -356,11 +384,19 @@ def _raw_scheduling(R: Any) -> Any:
 
 class TreePool(ResourcePool):
     """flux-core's ``flux.resource.TreePool`` on fluxpool's core: a
-    :class:`ResourcePool` whose implementation is :class:`TreeRv1Pool`.
+    :class:`~fluxpool.ResourcePool` whose implementation is :class:`TreeRv1Pool`,
+    with the same methods.
 
-    ``TreePool(R, log=None, strict=False)`` with R as JSON text, a dict or a
-    ``TreeRv1Pool``. Raises ``ValueError`` for an R version other than 1 and
-    everything :class:`TreeRv1Pool` raises.
+    Args:
+        R: R version 1 with ``scheduling.children``, as JSON text or a dict, or
+            a :class:`TreeRv1Pool` (wrapped as is).
+        log: As for :class:`~fluxpool.ResourcePool`.
+        **kwargs: ``strict=True`` selects strict mode; ``policy`` is ignored.
+
+    Raises:
+        ValueError: An R version other than 1, and everything
+            :class:`TreeRv1Pool` raises.
+        TypeError: As :class:`TreeRv1Pool`.
     """
 
     _impl_map = {1: TreeRv1Pool}
