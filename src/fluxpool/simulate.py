@@ -458,89 +458,112 @@ class _Job:
 _INF = float("inf")
 
 
-class _WaitIndex:
-    """The waiting jobs, by job index (queue order), in a min-tree.
+class _MinTree:
+    """Values at positions 0 ... n-1 (infinity when absent) in a min-tree:
+    ``first(pos, limit)`` is the first position >= pos whose value is at most
+    ``limit``, in O(log n) node visits."""
 
-    Each leaf holds a waiting job's core count and requested time (infinity
-    when the job is not waiting); each inner node the minimum of each over
-    its range. ``find`` returns the first waiting job from a position on that
-    could be a backfill candidate without looking at the others one by one.
-    """
+    __slots__ = ("size", "tree")
 
     def __init__(self, n: int) -> None:
         size = 1
         while size < max(n, 1):
             size *= 2
         self.size = size
-        self.need = [_INF] * (2 * size)
-        self.dur = [_INF] * (2 * size)
-        self.count = 0
+        self.tree = [_INF] * (2 * size)
 
-    def add(self, pos: int, need: float, dur: float) -> None:
-        """Mark the job at ``pos`` waiting."""
-        tn, td = self.need, self.dur
+    def set(self, pos: int, value: float) -> None:
+        tree = self.tree
         i = pos + self.size
-        tn[i] = need
-        td[i] = dur
-        self.count += 1
+        tree[i] = value
         i >>= 1
         while i:
-            changed = False
-            if need < tn[i]:
-                tn[i] = need
-                changed = True
-            if dur < td[i]:
-                td[i] = dur
-                changed = True
-            if not changed:
+            low = tree[2 * i] if tree[2 * i] < tree[2 * i + 1] else tree[2 * i + 1]
+            if tree[i] == low:
                 break
+            tree[i] = low
             i >>= 1
 
-    def remove(self, pos: int) -> None:
-        """Mark the job at ``pos`` no longer waiting."""
-        tn, td = self.need, self.dur
-        i = pos + self.size
-        tn[i] = td[i] = _INF
-        self.count -= 1
-        i >>= 1
-        while i:
-            n = tn[2 * i] if tn[2 * i] < tn[2 * i + 1] else tn[2 * i + 1]
-            d = td[2 * i] if td[2 * i] < td[2 * i + 1] else td[2 * i + 1]
-            if n == tn[i] and d == td[i]:
-                break
-            tn[i] = n
-            td[i] = d
-            i >>= 1
-
-    def find(self, pos: int, free: float, within: float, extra: float) -> int:
-        """The first waiting position >= ``pos`` whose core count is at most
-        ``free`` and whose requested time is at most ``within`` or core count at
-        most ``extra``; -1 when there is none."""
-        size, tn, td = self.size, self.need, self.dur
-        if pos >= size:
+    def first(self, pos: int, limit: float, stop: int) -> int:
+        """The first position in [pos, stop) with value <= limit, or -1."""
+        size, tree = self.size, self.tree
+        if pos >= stop or tree[1] > limit:
             return -1
         i = pos + size
         while True:
-            n = tn[i]
-            if n <= free and (td[i] <= within or n <= extra):
+            if tree[i] <= limit:
                 while i < size:
-                    left = 2 * i
-                    n = tn[left]
-                    if n <= free and (td[left] <= within or n <= extra):
-                        i = left
-                        continue
-                    n = tn[left + 1]
-                    if n <= free and (td[left + 1] <= within or n <= extra):
-                        i = left + 1
-                        continue
-                    break
-                if i >= size:
-                    return i - size
+                    i *= 2
+                    if tree[i] > limit:
+                        i += 1
+                found = i - size
+                return found if found < stop else -1
             while i & 1:
                 i >>= 1
             if i == 0:
                 return -1
             i += 1
+
+
+class _WaitIndex:
+    """The waiting jobs, by job index (queue order), for finding backfill candidates.
+
+    A min-tree of core counts over all jobs answers "the first waiting job
+    from here that needs at most F cores"; for each distinct core count, a
+    min-tree of requested times over that count's jobs answers "the first
+    waiting job of this size from here that ends within D". Both are exact,
+    so a search visits O(log n) nodes per core count it looks at, never the
+    queue.
+    """
+
+    def __init__(self, needs: Sequence[int], durations: Sequence[float]) -> None:
+        self.count = 0
+        self.needs = needs
+        self.durations = durations
+        self.by_need = _MinTree(len(needs))
+        positions: Dict[int, List[int]] = {}
+        for pos, need in enumerate(needs):
+            positions.setdefault(need, []).append(pos)
+        self.widths = sorted(positions)
+        self.positions = positions
+        self.local = {need: {pos: k for k, pos in enumerate(p)} for need, p in positions.items()}
+        self.by_time = {need: _MinTree(len(p)) for need, p in positions.items()}
+
+    def add(self, pos: int) -> None:
+        """Mark the job at ``pos`` waiting."""
+        need = self.needs[pos]
+        self.by_need.set(pos, need)
+        self.by_time[need].set(self.local[need][pos], self.durations[pos])
+        self.count += 1
+
+    def remove(self, pos: int) -> None:
+        """Mark the job at ``pos`` no longer waiting."""
+        need = self.needs[pos]
+        self.by_need.set(pos, _INF)
+        self.by_time[need].set(self.local[need][pos], _INF)
+        self.count -= 1
+
+    def first_fitting(self, pos: int, free: float) -> int:
+        """The first waiting position >= ``pos`` needing at most ``free`` cores, or -1."""
+        return self.by_need.first(pos, free, self.by_need.size)
+
+    def find(self, pos: int, free: float, within: float, extra: float) -> int:
+        """The first waiting position >= ``pos`` whose core count is at most
+        ``free`` and whose requested time is at most ``within`` or core count at
+        most ``extra``; -1 when there is none."""
+        best = self.by_need.first(pos, min(free, extra), self.by_need.size)
+        stop = best if best >= 0 else self.by_need.size
+        low = extra if extra > 0 else 0
+        widths = self.widths
+        for w in widths[bisect.bisect_right(widths, low):bisect.bisect_right(widths, free)]:
+            positions = self.positions[w]
+            k = bisect.bisect_left(positions, pos)
+            limit = bisect.bisect_left(positions, stop, k)
+            found = self.by_time[w].first(k, within, limit)
+            if found >= 0:
+                stop = positions[found]
+                best = stop
+        return best
 
 
 def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int = 0) -> Optional[str]:
@@ -643,16 +666,19 @@ class Simulation:
             cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
 
     def _prepare(self, jobs: Sequence[SwfJob]) -> List[Any]:
-        """Build one request per distinct (processors, duration); skip what cannot run."""
-        requests: Dict[Tuple[int, float], Tuple[Any, Optional[str]]] = {}
+        """Build one request per distinct processor count; skip what cannot run.
+
+        The jobspec's duration is not what the simulator goes by (each job's
+        end time is set with ``update_expiration`` from its own requested
+        time), so jobs of one width share a request, whatever their times."""
+        requests: Dict[int, Tuple[Any, Optional[str]]] = {}
         shapes = self._shapes
         for job in jobs:
             reason = skip_reason(job)
             if reason is None:
-                procs = job_processors(job)
-                key = (procs, job_duration(job))
+                key = job_processors(job)
                 if key not in requests:
-                    spec = make_jobspec(procs, key[1], **shapes)
+                    spec = make_jobspec(key, job_duration(job), **shapes)
                     request = self._timed("parse_resource_request", self.pool.parse_resource_request, spec)
                     try:
                         self._timed("check_feasibility", self.pool.check_feasibility, request)
@@ -921,7 +947,7 @@ class Simulation:
                 for m in range(i, k):
                     fs[m] -= amount
             pos += 1
-            if self.free_cores <= 0 or waiting.find(pos, self.free_cores, _INF, _INF) < 0:
+            if self.free_cores <= 0 or waiting.first_fitting(pos, self.free_cores) < 0:
                 break
 
     # -- the event loop ---------------------------------------------------------------
@@ -934,7 +960,7 @@ class Simulation:
         and the running jobs disagreeing."""
         wall0 = _clock()
         jobs = self.jobs
-        self.waiting = _WaitIndex(len(jobs))
+        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs])
         self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted
         self.completions: List[Tuple[float, int]] = []
         self.free_cores = self.total_cores
@@ -962,7 +988,7 @@ class Simulation:
                 last_end = now
                 done_since_report += 1
             while i < n and jobs[i].submit <= now:
-                waiting.add(i, jobs[i].min_cores, jobs[i].duration)
+                waiting.add(i)
                 i += 1
             self._arrived = i
             self._schedule(now)

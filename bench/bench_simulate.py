@@ -1,0 +1,88 @@
+"""Deep-queue benchmark for ``fluxpool simulate``'s schedulers.
+
+Every job of a synthetic trace is submitted at time 0, so the queue starts
+``--jobs`` deep (40,000 by default) and drains as jobs complete. The machine
+has ``--nodes`` nodes of one core; job widths are powers of two up to 64 cores
+(more small jobs than large, as in real traces), run times 1 minute to 10
+hours, requested times 1 to 3 times the run time (seeded, so every run sees
+the same trace). For each scheduler it prints the median and minimum
+simulated jobs per second (jobs / wall time of one ``Simulation``, from
+building the requests to the last completion) over ``--repeat`` runs, and the
+pool's share of that time.
+
+    PYTHONPATH=src python bench/bench_simulate.py
+    PYTHONPATH=src python bench/bench_simulate.py --jobs 20000 --schedulers easy --repeat 5
+
+Benchmarks never run as tests.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from typing import Dict, List
+
+from fluxpool.simulate import SCHEDULERS, Simulation, cluster_R, new_pool
+from fluxpool.swf import parse_swf
+
+#: The issue's targets, simulated jobs/s on a 40,000-deep queue.
+TARGETS = {"easy": 100_000, "conservative": 20_000}
+
+
+def deep_queue(njobs: int, seed: int = 15) -> List[str]:
+    """SWF lines: ``njobs`` jobs, all submitted at time 0."""
+    rng = random.Random(seed)
+    widths = [1, 1, 1, 1, 2, 2, 2, 4, 4, 8, 8, 16, 32, 64]
+    lines = ["; MaxProcs: 256"]
+    for number in range(1, njobs + 1):
+        run = rng.randint(60, 36_000)
+        requested = int(run * rng.uniform(1.0, 3.0))
+        width = rng.choice(widths)
+        lines.append(f"{number} 0 -1 {run} {width} -1 -1 {width} {requested} -1 1 1 1 -1 -1 -1 -1 -1")
+    return lines
+
+
+def measure(jobs, nodes: int, scheduler: str, repeat: int) -> Dict[str, float]:
+    rates, pool_shares = [], []
+    for _ in range(repeat):
+        sim = Simulation(new_pool(cluster_R(nodes, 1)), jobs, scheduler=scheduler)
+        result = sim.run()
+        rates.append(result.jobs_completed / result.wall_s)
+        pool_shares.append(result.cost.total_seconds / result.wall_s)
+    return {
+        "median_jobs_per_s": statistics.median(rates),
+        "min_jobs_per_s": min(rates),
+        "max_jobs_per_s": max(rates),
+        "pool_share": statistics.median(pool_shares),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=40_000, help="queue depth (default 40,000)")
+    parser.add_argument("--nodes", type=int, default=256, help="one-core nodes (default 256)")
+    parser.add_argument("--schedulers", default="easy,conservative",
+                        help=f"comma-separated, from {', '.join(SCHEDULERS)} (default easy,conservative)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scheduler (default 3)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    jobs = parse_swf(deep_queue(args.jobs)).jobs
+    results = {}
+    print(f"{args.jobs:,} jobs submitted at once on {args.nodes} one-core nodes; {args.repeat} runs each")
+    print(f"{'scheduler':<14}{'median jobs/s':>15}{'min':>10}{'max':>10}{'in pool':>9}{'target':>10}")
+    for scheduler in args.schedulers.split(","):
+        row = measure(jobs, args.nodes, scheduler, args.repeat)
+        results[scheduler] = row
+        target = TARGETS.get(scheduler)
+        print(f"{scheduler:<14}{row['median_jobs_per_s']:>15,.0f}{row['min_jobs_per_s']:>10,.0f}"
+              f"{row['max_jobs_per_s']:>10,.0f}{100 * row['pool_share']:>8.0f}%"
+              f"{(f'{target:,}' if target else '-'):>10}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"jobs": args.jobs, "nodes": args.nodes, "results": results}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
