@@ -93,7 +93,7 @@ def test_gzipped_trace_and_cluster_options(capsys, swf, tmp_path):
     code, out, err = run(capsys, "simulate", "--trace", str(packed), "--nodes", "2", "--cores-per-node", "8",
                          "--gpus-per-node", "1", "--node-exclusive", "--policy", "worst-fit", "-q")
     assert code == 0
-    assert "2 nodes x 8 cores + 1 GPU(s)" in out
+    assert "machine: 2 nodes x 8 cores + 1 GPU (from --nodes and --cores-per-node)" in out
     assert "skipped" not in out.split("jobs skipped")[1]  # job 6 (9 cores) fits 16 cores
 
 
@@ -112,7 +112,7 @@ def test_embedded_default_trace(capsys):
     code, out, err = run(capsys, "simulate", "--scheduler", "fcfs", "-q")
     assert code == 0
     assert "(embedded) KTH-SP2-1996-2.1-cln-first5000.swf.gz" in out
-    assert "100 nodes x 1 core;" in out
+    assert "machine: 100 nodes x 1 core (from the trace's MaxNodes 100 and MaxProcs 100)" in out
 
 
 # -- error paths --------------------------------------------------------------------

@@ -28,9 +28,10 @@ command alike):
   end) and the reservations of the jobs ahead of it; a job whose reservation
   is now starts now, so a later job starts early only where it delays no
   reservation. Reservations are recomputed at every scheduling pass (a job
-  ending early pulls them forward). The profile counts cores; the pool places
-  each job when it starts (``pool.copy()`` is used to test that a job the
-  profile lets start now can be placed next to the jobs reserved now).
+  ending early pulls them forward). The profile counts cores and the pool
+  places each job when it starts. Where placement matters (see below), a job
+  the pool cannot place at its reservation keeps its place in line and is
+  tried again at the next event; a later job may then start before it.
 
 When the job shapes make placement irrelevant (``placement_note``: one-core
 slots, slots of one size that divides every node, or whole nodes only), a job
