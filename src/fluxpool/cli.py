@@ -421,8 +421,10 @@ def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
     fig, axes = plt.subplots(3, ncols, figsize=(4.2 * ncols + 1.5, 7.5), squeeze=False,
                              sharex="row", sharey="row")
     waits_h = [[w / 3600 for w in r.waits] for r in results]
-    longest = max((max(w) for w in waits_h if w), default=1.0)
-    edges = [0.0] + [10 ** (k / 4) for k in range(-8, 4 * max(1, math.ceil(math.log10(max(longest, 1.0)))) + 5)]
+    positive_h = [w for waits in waits_h for w in waits if w > 0]
+    low = math.floor(4 * math.log10(min(positive_h))) if positive_h else -4
+    high = math.ceil(4 * math.log10(max(positive_h))) if positive_h else 4
+    edges = [10 ** (k / 4) for k in range(low, max(high, low + 1) + 1)]  # four bins per decade
     for col, (result, waits) in enumerate(zip(results, waits_h)):
         util_ax, queue_ax, wait_ax = axes[0][col], axes[1][col], axes[2][col]
         starts, busy, queued = binned(result.timeline, width)
@@ -437,7 +439,7 @@ def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
         queue_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         zero = sum(1 for w in waits if w <= 0)
         positive = [w for w in waits if w > 0]
-        wait_ax.hist(positive, bins=edges[1:], color="tab:green")
+        wait_ax.hist(positive, bins=edges, color="tab:green")
         wait_ax.set_xscale("log")
         wait_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         wait_ax.set_xlabel("wait (hours, log scale)")

@@ -33,9 +33,8 @@ command alike):
   the pool cannot place at its reservation keeps its place in line and is
   tried again at the next event; a later job may then start before it.
 
-When the job shapes make placement irrelevant (``placement_note``: one-core
-slots, slots of one size that divides every node, or whole nodes only), a job
-fits exactly when enough cores are free, so the schedulers decide from core
+When a job fits exactly when enough cores are free (nodes of one size, no
+GPUs, and whole nodes only or slots of one size that divides the node size), so the schedulers decide from core
 counts and call the pool only to place a job that fits: the results are the
 same, without pool copies. A scheduling pass finds its backfill candidates
 through an index of the waiting jobs (smallest core count and requested time
@@ -573,26 +572,42 @@ def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: i
     ``requests`` are parsed requests; ``core_counts`` is ``rank_core_counts``
     of the pool; ``gpus`` its GPU count. Placement cannot matter when the pool
     has no GPUs, its nodes are all one size, and either every request is for
-    whole nodes, or every request is for slots of one size K that divides the
-    node size (then any K free cores hold a slot, wherever the earlier jobs
-    went). Under those shapes a job fits exactly when enough cores are free.
+    whole nodes, or every request is for slots of one size K (each slot placed
+    anywhere takes one of a node's floor(C / K) places, so the free places
+    are the same whatever the policy).
     """
-    shapes = set()
-    for request in requests:
-        shapes.add(("node", 0) if request.exclusive else ("slot", request.slot_size))
-        if request.gpu_per_slot:
-            return None
-    if gpus or len(core_counts) != 1 or not shapes:
+    shapes = _shapes(requests)
+    if shapes is None or gpus or len(core_counts) != 1:
         return None
     size = next(iter(core_counts))
     if shapes == {("node", 0)}:
         return "every job asks for whole nodes, so every policy gives the same schedule"
     if len(shapes) == 1:
         kind, k = next(iter(shapes))
-        if kind == "slot" and size % k == 0:
-            what = "one-core slots" if k == 1 else f"slots of {k} cores, which divide the {size}-core nodes"
-            return f"every job asks for {what}, so every policy gives the same schedule"
+        what = "one-core slots" if k == 1 else f"slots of {k} cores ({size // k} per {size}-core node)"
+        return f"every job asks for {what}, so every policy gives the same schedule"
     return None
+
+
+def _shapes(requests: Iterable[Any]) -> Optional[set]:
+    """{("node", 0)} for whole-node requests, ("slot", K) for slots of K cores;
+    None when a request asks for GPUs or there are none."""
+    shapes = set()
+    for request in requests:
+        if request.gpu_per_slot:
+            return None
+        shapes.add(("node", 0) if request.exclusive else ("slot", request.slot_size))
+    return shapes or None
+
+
+def _counts_decide(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int) -> bool:
+    """Whether "enough free cores" is exactly "fits": nodes of one size, no
+    GPUs, and whole nodes only or slots of one size K dividing the node size."""
+    shapes = _shapes(requests)
+    if shapes is None or gpus or len(core_counts) != 1 or len(shapes) != 1:
+        return False
+    kind, k = next(iter(shapes))
+    return kind == "node" or next(iter(core_counts)) % k == 0
 
 
 class Simulation:
@@ -650,8 +665,8 @@ class Simulation:
         requests = self._prepare(sorted(jobs, key=lambda j: (j.submit_time, j.job_number)))
         #: Why placement cannot change the schedule here, or None (see ``placement_note``).
         self.placement_note = placement_note(requests, counts, pool.count("gpu"))
-        # With such shapes a job fits exactly when enough cores are free.
-        self._counts_decide = self.placement_note is not None
+        # With these shapes a job fits exactly when enough cores are free.
+        self._counts_decide = _counts_decide(requests, counts, pool.count("gpu"))
         self._setup_wall = _clock() - wall0
 
     # Every pool call goes through one of these, so its wall time is counted.
@@ -896,9 +911,11 @@ class Simulation:
         then each running job's cores back at its requested end. A job's
         reservation is the earliest breakpoint from which its cores stay free
         for its requested time; it is subtracted there before the next job is
-        looked at. The pass stops once no job left can start now (fewer free
-        cores than any of them needs): their reservations could only push
-        them later, and they start nobody.
+        looked at. The pass stops once no job left can start now (none of them
+        finds its cores free from now for its requested time, next to the
+        reservations made so far): their reservations could only come later
+        still, and they start nobody. On a deep queue the profile near now
+        fills after a few reservations, so a pass looks at a few jobs.
         """
         if self.free_cores <= 0:
             return
@@ -948,8 +965,36 @@ class Simulation:
                 for m in range(i, k):
                     fs[m] -= amount
             pos += 1
-            if self.free_cores <= 0 or waiting.first_fitting(pos, self.free_cores) < 0:
+            if not self._any_may_start(pos, now, ts, fs):
                 break
+
+    def _any_may_start(self, pos: int, now: float, ts: List[float], fs: List[int]) -> bool:
+        """Whether a waiting job from ``pos`` on might start now, next to the
+        reservations made so far (more reservations only take cores away).
+
+        A job of w cores can start now only if w cores stay free, in the
+        profile so far, for its whole requested time: its requested time must
+        be at most the time until free cores first drop below w. One walk down
+        the profile gives that time for every w; the per-size index answers
+        each w in O(log n).
+        """
+        free_now = min(self.free_cores, fs[0])
+        waiting = self.waiting
+        widths = waiting.widths
+        top = bisect.bisect_right(widths, free_now)
+        if top == 0:
+            return False
+        i, n = 0, len(ts)
+        for w in widths[:top]:
+            while i < n and fs[i] >= w:
+                i += 1
+            # a hair of slack for rounding: the reservation test is exact
+            within = (ts[i] - now) * (1 + 1e-9) + 1e-9 if i < n else _INF
+            positions = waiting.positions[w]
+            k = bisect.bisect_left(positions, pos)
+            if k < len(positions) and waiting.by_time[w].first(k, within, len(positions)) >= 0:
+                return True
+        return False
 
     # -- the event loop ---------------------------------------------------------------
 
