@@ -253,12 +253,15 @@ def _binary_stream(source: Union[str, "os.PathLike[str]", IO[bytes], IO[str]]) -
     raise TypeError(f"an SWF trace is read from a path, '-' or a file object, not {type(source).__name__}")
 
 
-def _text_stream(raw: IO[bytes]) -> io.TextIOWrapper:
-    """Text over ``raw``, gunzipped when its first two bytes are the gzip magic."""
-    peekable: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+def _text_stream(raw: IO[bytes]) -> Tuple[io.TextIOWrapper, Optional[io.BufferedReader]]:
+    """Text over ``raw``, gunzipped when its first two bytes are the gzip magic,
+    and the buffer this function put around ``raw`` to peek at them (None
+    when ``raw`` could peek itself)."""
+    wrapper = None if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+    peekable: Any = raw if wrapper is None else wrapper
     magic = peekable.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)]
     binary = gzip.GzipFile(fileobj=peekable, mode="rb") if magic == _GZIP_MAGIC else peekable
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace"), wrapper
 
 
 def open_swf(path: Union[str, "os.PathLike[str]"]) -> IO[str]:
@@ -271,7 +274,7 @@ def open_swf(path: Union[str, "os.PathLike[str]"]) -> IO[str]:
     rather than fatal: only the ASCII job lines matter. Closing the returned
     stream closes the file. Raises ``OSError`` when the file cannot be opened.
     """
-    return _text_stream(open(path, "rb"))
+    return _text_stream(open(path, "rb"))[0]
 
 
 def read_swf(
@@ -301,12 +304,14 @@ def read_swf(
     else:
         raise TypeError(f"an SWF trace is read from a path, '-' or a file object, not {type(source).__name__}")
     try:
-        text = _text_stream(raw)
+        text, wrapper = _text_stream(raw)
         try:
             return parse_swf(text, source=name)
         finally:
-            if not owned:
-                text.detach()  # leave the caller's stream (stdin) open
+            if not owned:  # leave the caller's stream (stdin) open
+                text.detach()
+                if wrapper is not None:
+                    wrapper.detach()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # truncated or corrupt gzip data
         raise OSError(f"{name}: corrupt gzip data: {exc}") from exc
     finally:
