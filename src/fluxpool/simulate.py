@@ -456,6 +456,8 @@ class _Job:
 
 
 _INF = float("inf")
+#: Up to this many waiting jobs, EASY scans the queue in order instead of searching the index.
+_SCAN_LIMIT = 64
 
 
 class _MinTree:
@@ -518,6 +520,8 @@ class _WaitIndex:
 
     def __init__(self, needs: Sequence[int], durations: Sequence[float]) -> None:
         self.count = 0
+        #: The waiting positions in queue order (a dict keeps insertion order).
+        self.order: Dict[int, None] = {}
         self.needs = needs
         self.durations = durations
         self.by_need = _MinTree(len(needs))
@@ -534,6 +538,7 @@ class _WaitIndex:
         need = self.needs[pos]
         self.by_need.set(pos, need)
         self.by_time[need].set(self.local[need][pos], self.durations[pos])
+        self.order[pos] = None
         self.count += 1
 
     def remove(self, pos: int) -> None:
@@ -541,6 +546,7 @@ class _WaitIndex:
         need = self.needs[pos]
         self.by_need.set(pos, _INF)
         self.by_time[need].set(self.local[need][pos], _INF)
+        del self.order[pos]
         self.count -= 1
 
     def first_fitting(self, pos: int, free: float) -> int:
@@ -830,14 +836,25 @@ class Simulation:
         shadow = max(end, now)
         waiting = self.waiting
         pos = head.index + 1
+        # A short queue is scanned in order; a deep one searched through the index.
+        scan = [p for p in waiting.order if p > head.index] if waiting.count <= _SCAN_LIMIT else None
+        k = 0
         while self.free_cores > 0:
-            # The index prunes on "requested time <= shadow - now"; the exact
-            # test is "now + requested time > shadow" (a hair of slack for rounding).
-            pos = waiting.find(pos, self.free_cores, (shadow - now) * (1 + 1e-9) + 1e-9, extra)
-            if pos < 0:
-                break
-            job = self.jobs[pos]
-            pos += 1
+            if scan is None:
+                # The index prunes on "requested time <= shadow - now"; the exact
+                # test is "now + requested time > shadow" (a hair of slack for rounding).
+                pos = waiting.find(pos, self.free_cores, (shadow - now) * (1 + 1e-9) + 1e-9, extra)
+                if pos < 0:
+                    break
+                job = self.jobs[pos]
+                pos += 1
+            else:
+                if k == len(scan):
+                    break
+                job = self.jobs[scan[k]]
+                k += 1
+                if job.min_cores > self.free_cores:
+                    continue
             ends_later = now + job.duration > shadow
             if ends_later and job.min_cores > extra:
                 continue  # it would still hold more cores at the shadow time than the head leaves
