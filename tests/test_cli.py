@@ -1,7 +1,10 @@
-"""The ``fluxpool`` command, run in-process through ``fluxpool.cli.main(argv)``."""
+"""The ``fluxpool`` command, run in-process through ``fluxpool.cli.main(argv)`` and, for
+pipes, standard input and ``python -m fluxpool``, as a child process (issue 15; strict pools: SPEC §15)."""
 
 import gzip
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -246,19 +249,18 @@ def test_alloc_errors(capsys, files, tmp_path):
 
 # -- issue 15: inputs read once, errors that blame the right thing, outputs checked first --
 
-import os
-import subprocess
-
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+# Where the imported fluxpool lives (src in a checkout, site-packages when installed).
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(fluxpool.__file__)))
 
 
 def fluxpool_process(*argv, stdin=None, shell=None):
     """Run ``python -m fluxpool`` (or a shell pipeline using it) in a child process."""
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if shell is not None:
-        return subprocess.run(["bash", "-c", shell], capture_output=True, env=env, input=stdin, check=False)
+        return subprocess.run(["bash", "-c", shell], capture_output=True, env=env, input=stdin, check=False,
+                              timeout=300)
     return subprocess.run([sys.executable, "-m", "fluxpool", *argv], capture_output=True, env=env,
-                          input=stdin, check=False)
+                          input=stdin, check=False, timeout=300)
 
 
 def completed(out):
