@@ -462,13 +462,16 @@ def test_binned_averages_over_time():
 
     # busy 4 cores for 30 min, then 2 cores for 90 min; 1 job waits in the first hour
     timeline = [(0, 4, 1), (1800, 2, 1), (3600, 2, 0), (7200, 0, 0)]
-    starts, busy, queued = binned(timeline, 3600)
+    starts, busy, peak = binned(timeline, 3600)
     assert starts == [0, 3600]
     assert busy == [3.0, 2.0]
-    assert queued == [1.0, 0.0]
+    assert peak == [1, 0]
+    # a partial last bin is averaged over its own length
+    assert binned([(0, 2, 3), (5400, 0, 0)], 3600) == ([0, 3600], [2.0, 2.0], [3, 3])
     assert _bin_seconds(2 * 86400) == (3600.0, "hour")
     assert _bin_seconds(72 * 86400) == (86400.0, "day")
     assert _bin_seconds(333 * 86400) == (7 * 86400.0, "week")
+    assert _bin_seconds(2500 * 86400) == (30 * 86400.0, "30 days")
 
 
 def test_cli_pools_are_strict(capsys, files, monkeypatch):

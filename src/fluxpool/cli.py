@@ -367,47 +367,48 @@ def _skip_notes(result: SimulationResult) -> List[str]:
 
 def _bin_seconds(span: float) -> Tuple[float, str]:
     """A bin width for a simulated span: hourly up to 4 days, daily up to 200
-    days, weekly beyond (so a plot has some tens to a few hundred bins)."""
+    days, weekly up to 3 years, 30 days beyond (so a plot has some tens to
+    about 150 bins)."""
     if span <= 4 * 86400:
         return 3600.0, "hour"
     if span <= 200 * 86400:
         return 86400.0, "day"
-    return 7 * 86400.0, "week"
+    if span <= 3 * 365 * 86400:
+        return 7 * 86400.0, "week"
+    return 30 * 86400.0, "30 days"
 
 
-def binned(timeline: Sequence[Tuple[float, int, int]], width: float) -> Tuple[List[float], List[float], List[float]]:
-    """Time-averaged busy cores and queued jobs per bin of ``width`` seconds.
+def binned(timeline: Sequence[Tuple[float, int, int]], width: float) -> Tuple[List[float], List[float], List[int]]:
+    """Time-averaged busy cores and the most jobs waiting at once, per bin of ``width`` seconds.
 
     ``timeline`` is ``SimulationResult.timeline``: (time, busy cores, queued
     jobs) after each event instant, each holding until the next. Returns the
-    bins' start offsets (seconds from the first event) and the two averages.
+    bins' start offsets (seconds from the first event), the mean busy cores
+    and the peak queue length in each bin.
     """
     if not timeline:
         return [], [], []
     t0, t_end = timeline[0][0], timeline[-1][0]
     nbins = max(1, math.ceil((t_end - t0) / width))
     busy = [0.0] * nbins
-    queued = [0.0] * nbins
+    peak = [0] * nbins
     for (t, b, q), (t_next, _, _) in zip(timeline, timeline[1:]):
         start, end = t - t0, t_next - t0
         while start < end:
             k = min(int(start // width), nbins - 1)
-            stop = min(end, (k + 1) * width)
+            stop = min(end, (k + 1) * width) if k < nbins - 1 else end
             busy[k] += b * (stop - start)
-            queued[k] += q * (stop - start)
-            if stop <= start:
-                break
+            if q > peak[k]:
+                peak[k] = q
             start = stop
     last = t_end - t0
-    lengths = [min(width, max(last - k * width, 0.0)) or width for k in range(nbins)]
-    return ([k * width for k in range(nbins)],
-            [v / n for v, n in zip(busy, lengths)],
-            [v / n for v, n in zip(queued, lengths)])
+    lengths = [min(width, last - k * width) if last > k * width else width for k in range(nbins)]
+    return [k * width for k in range(nbins)], [v / n for v, n in zip(busy, lengths)], peak
 
 
 def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
-    """Utilization and queue length (time-binned) and the wait distribution,
-    one column per run (small multiples share their axes)."""
+    """Utilization (mean per bin), jobs waiting (most at once per bin) and the
+    distribution of waits, one column per run (small multiples share their axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -425,15 +426,16 @@ def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
     low = math.floor(4 * math.log10(min(positive_h))) if positive_h else -4
     high = math.ceil(4 * math.log10(max(positive_h))) if positive_h else 4
     edges = [10 ** (k / 4) for k in range(low, max(high, low + 1) + 1)]  # four bins per decade
+    highest = 1
     for col, (result, waits) in enumerate(zip(results, waits_h)):
         util_ax, queue_ax, wait_ax = axes[0][col], axes[1][col], axes[2][col]
-        starts, busy, queued = binned(result.timeline, width)
-        x = [s / scale for s in starts]
-        if x:
-            util_ax.bar(x, [100 * b / result.cores for b in busy], width=width / scale, align="edge",
-                        color="tab:blue", linewidth=0)
-            queue_ax.bar(x, queued, width=width / scale, align="edge", color="tab:orange", linewidth=0)
+        starts, busy, peak = binned(result.timeline, width)
+        if starts:
+            edges_x = [s / scale for s in starts] + [(starts[-1] + width) / scale]
+            util_ax.stairs([100 * b / result.cores for b in busy], edges_x, fill=True, color="tab:blue")
+            queue_ax.stairs(peak, edges_x, fill=True, color="tab:orange")
         util_ax.set_ylim(0, 100)
+        highest = max(highest, max(peak, default=0))
         util_ax.set_title(f"{result.policy}: utilization {100 * result.utilization:.1f} %", fontsize="medium")
         queue_ax.set_xlabel(f"{axis_unit} since the first submission")
         queue_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -446,8 +448,9 @@ def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
         share = 100 * zero / len(waits) if waits else 0.0
         wait_ax.set_title(f"mean wait {result.mean_wait_s / 3600:.2f} h; {share:.0f} % started at once",
                           fontsize="medium")
+    axes[1][0].set_ylim(0, highest * 1.05)  # the row shares it: fit the highest peak of all runs
     axes[0][0].set_ylabel(f"cores busy (%, per {unit})")
-    axes[1][0].set_ylabel(f"jobs waiting (mean per {unit})")
+    axes[1][0].set_ylabel(f"jobs waiting (most per {unit})")
     axes[2][0].set_ylabel("jobs that waited")
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
