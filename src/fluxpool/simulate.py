@@ -518,8 +518,10 @@ class _WaitIndex:
     queue.
     """
 
-    def __init__(self, needs: Sequence[int], durations: Sequence[float]) -> None:
+    def __init__(self, needs: Sequence[int], durations: Sequence[float], indexed: bool = True) -> None:
         self.count = 0
+        #: Whether the trees are kept (FCFS needs only the count and the order).
+        self.indexed = indexed
         #: The waiting positions in queue order (a dict keeps insertion order).
         self.order: Dict[int, None] = {}
         self.needs = needs
@@ -535,17 +537,19 @@ class _WaitIndex:
 
     def add(self, pos: int) -> None:
         """Mark the job at ``pos`` waiting."""
-        need = self.needs[pos]
-        self.by_need.set(pos, need)
-        self.by_time[need].set(self.local[need][pos], self.durations[pos])
+        if self.indexed:
+            need = self.needs[pos]
+            self.by_need.set(pos, need)
+            self.by_time[need].set(self.local[need][pos], self.durations[pos])
         self.order[pos] = None
         self.count += 1
 
     def remove(self, pos: int) -> None:
         """Mark the job at ``pos`` no longer waiting."""
-        need = self.needs[pos]
-        self.by_need.set(pos, _INF)
-        self.by_time[need].set(self.local[need][pos], _INF)
+        if self.indexed:
+            need = self.needs[pos]
+            self.by_need.set(pos, _INF)
+            self.by_time[need].set(self.local[need][pos], _INF)
         del self.order[pos]
         self.count -= 1
 
@@ -730,7 +734,8 @@ class Simulation:
         self.free_cores -= job.cores
         self.busy_cores += job.cores
         heapq.heappush(self.completions, (now + job.run, job.index))
-        bisect.insort(self.running, (now + job.duration, job.index))
+        if self._track_running:
+            bisect.insort(self.running, (now + job.duration, job.index))
         self.waiting.remove(job.index)
         if self.check:
             self._check_start(job)
@@ -739,8 +744,9 @@ class Simulation:
         self._timed("free", self.pool.free, job.index)
         self.free_cores += job.cores
         self.busy_cores -= job.cores
-        running = self.running
-        del running[bisect.bisect_left(running, (job.start + job.duration, job.index))]
+        if self._track_running:
+            running = self.running
+            del running[bisect.bisect_left(running, (job.start + job.duration, job.index))]
         if self.check:
             self._check_finish(job)
         job.alloc = None
@@ -1023,8 +1029,10 @@ class Simulation:
         and the running jobs disagreeing."""
         wall0 = _clock()
         jobs = self.jobs
-        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs])
-        self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted
+        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
+                                  indexed=self.scheduler != "fcfs")
+        self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted; not for fcfs
+        self._track_running = self.scheduler != "fcfs"
         self.completions: List[Tuple[float, int]] = []
         self.free_cores = self.total_cores
         self.busy_cores = 0
