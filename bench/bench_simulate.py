@@ -89,6 +89,11 @@ def measure(jobs, nodes: int, scheduler: str, repeat: int, budget: float) -> Dic
     }
 
 
+def _rate(value: float) -> str:
+    """Jobs per second: whole numbers, two digits below 10."""
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=40_000, help="queue depth (default 40,000)")
@@ -108,8 +113,8 @@ def main(argv=None) -> int:
         row = measure(jobs, args.nodes, scheduler, args.repeat, args.budget)
         results[scheduler] = row
         target = TARGETS.get(scheduler)
-        print(f"{scheduler:<14}{row['median_jobs_per_s']:>15,.0f}{row['min_jobs_per_s']:>10,.0f}"
-              f"{row['max_jobs_per_s']:>10,.0f}{100 * row['pool_share']:>8.0f}%"
+        print(f"{scheduler:<14}{_rate(row['median_jobs_per_s']):>15}{_rate(row['min_jobs_per_s']):>10}"
+              f"{_rate(row['max_jobs_per_s']):>10}{100 * row['pool_share']:>8.0f}%"
               f"{(f'{target:,}' if target else '-'):>10}"
               + (f"  ({row['partial_runs']} run(s) stopped after {args.budget:g} s)" if row["partial_runs"] else ""))
     if args.json:
