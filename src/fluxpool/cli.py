@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from ._version import __version__
 from .errors import InfeasibleRequest, InsufficientResources
+from .idset import IDset
 from .pool import ResourcePool
 from .simulate import (
     DEFAULT_POLICY,
@@ -31,6 +32,7 @@ from .simulate import (
     MAX_NODES,
     POLICIES,
     SCHEDULERS,
+    TREE,
     CheckError,
     Machine,
     Simulation,
@@ -40,6 +42,7 @@ from .simulate import (
     new_pool,
     plan_machine,
     rank_core_counts,
+    tree_R,
 )
 from .swf import SwfFormatError, SwfTrace, job_processors, read_swf
 
@@ -113,7 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     shape.add_argument("--gpus-per-node", type=_int_in(0, MAX_GPUS_PER_NODE, "GPU ids run 0 to 4,095"),
                        default=0, metavar="G", help="GPUs per node (default 0)")
     shape.add_argument("--R", dest="R", metavar="FILE",
-                       help="build the cluster from an R (version 1) JSON file instead ('-' for stdin)")
+                       help="build the cluster from an R (version 1) JSON file instead ('-' for stdin); "
+                            "an R with scheduling.children runs on a TreePool")
+    shape.add_argument("--topology", metavar="FILE",
+                       help="give every node this topology (a JSON tree of levels down to leaves with "
+                            "'cores' and 'gpus' idsets, as in R.scheduling.children) and run on a "
+                            "TreePool, which places by topology; the tree sets the cores and GPUs "
+                            "per node")
     jobs = sim.add_argument_group("job shapes (default: one one-core slot per processor)")
     jobs.add_argument("--cores-per-task", type=_int_in(1, MAX_CORES_PER_NODE, "core ids run 0 to 16,383"),
                       default=1, metavar="K",
@@ -128,10 +137,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="with --node-exclusive: each job asks for ceil(tasks/T) whole nodes of T slots")
     sim.add_argument("--scheduler", choices=SCHEDULERS, default=DEFAULT_SCHEDULER,
                      help=f"fcfs, easy or conservative backfilling (default {DEFAULT_SCHEDULER})")
-    sim.add_argument("--policy", choices=POLICIES, default=None,
-                     help=f"placement policy (default {DEFAULT_POLICY})")
+    sim.add_argument("--policy", choices=POLICIES + (TREE,), default=None,
+                     help=f"placement policy (default {DEFAULT_POLICY}; '{TREE}', the default "
+                          "with a topology, is a TreePool)")
     sim.add_argument("--compare", action="store_true",
-                     help="run all three policies and print them side by side (not with --policy)")
+                     help="run all three policies (and the TreePool, with a topology) and print "
+                          "them side by side (not with --policy)")
     sim.add_argument("--check", action="store_true", help="verify the pool against the running jobs after every step (slow)")
     sim.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE ('-': standard output)")
     sim.add_argument("--plot", metavar="FILE.png",
@@ -146,8 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     alloc.add_argument("--version", action="version", version=version)
     alloc.add_argument("R", metavar="R.json", help="R version 1 JSON file ('-' for stdin)")
     alloc.add_argument("jobspec", metavar="jobspec.json", help="jobspec JSON file ('-' for stdin)")
-    alloc.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
-                       help=f"placement policy (default {DEFAULT_POLICY})")
+    alloc.add_argument("--policy", choices=POLICIES + (TREE,), default=None,
+                       help=f"placement policy (default {DEFAULT_POLICY}, or '{TREE}', a "
+                            "TreePool, for an R with scheduling.children)")
     return parser
 
 
@@ -226,6 +238,32 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError("--tasks-per-node splits whole nodes; it needs --node-exclusive")
     if args.json == "-" and args.plot == "-":
         raise UsageError("only one of --json and --plot can write to standard output")
+    if args.topology is not None:
+        for option, value in (("--R", args.R), ("--cores-per-node", args.cores_per_node),
+                              ("--gpus-per-node", args.gpus_per_node or None)):
+            if value is not None:
+                raise UsageError(f"--topology sets the cores and GPUs of every node; it cannot be "
+                                 f"combined with {option}")
+        if "-" in (args.trace, args.topology) and args.trace == args.topology:
+            raise UsageError("only one of --trace and --topology can be read from standard input")
+
+
+def _has_topology(R: Any) -> bool:
+    """True when R carries a node topology (``scheduling.children``) for a TreePool."""
+    scheduling = R.get("scheduling") if isinstance(R, dict) else None
+    return isinstance(scheduling, dict) and bool(scheduling.get("children"))
+
+
+def _placements(args: argparse.Namespace, R: Any) -> Tuple[str, ...]:
+    """The placements to run: the policies asked for, or the default (the TreePool
+    when R has a topology); ``--compare`` runs the three policies and the TreePool."""
+    tree = _has_topology(R)
+    if args.policy == TREE and not tree:
+        raise UsageError(f"--policy {TREE} needs a node topology: give --topology, or an --R "
+                         "with scheduling.children")
+    if args.compare:
+        return POLICIES + ((TREE,) if tree else ())
+    return (args.policy or (TREE if tree else DEFAULT_POLICY),)
 
 
 def _check_output(path: Optional[str], option: str) -> None:
@@ -262,9 +300,11 @@ def _check_plot(path: Optional[str]) -> None:
 def _cluster(args: argparse.Namespace, trace: SwfTrace) -> Tuple[Dict[str, Any], str, int, Optional[str]]:
     """R, a description of the machine and why, the cores per node used to map
     jobs, and a warning when the machine differs from the trace's."""
+    if args.topology is not None:
+        return _topology_cluster(args, trace)
     if args.R is not None:
         R = _read_json(args.R, "R")
-        pool = _make_pool(R, DEFAULT_POLICY, args.R)
+        pool = _make_pool(R, TREE if _has_topology(R) else DEFAULT_POLICY, args.R)
         counts = rank_core_counts(pool)
         if args.cores_per_node is not None:
             cores_per_node = args.cores_per_node
@@ -297,6 +337,30 @@ def _cluster(args: argparse.Namespace, trace: SwfTrace) -> Tuple[Dict[str, Any],
             f"cannot build {plan.describe()} (from {plan.why}): {exc}; choose fewer nodes, cores or GPUs per node"
         ) from None
     return R, f"{plan.describe()} (from {plan.why})", plan.cores_per_node, plan.warning
+
+
+def _topology_cluster(args: argparse.Namespace,
+                      trace: SwfTrace) -> Tuple[Dict[str, Any], str, int, Optional[str]]:
+    """``_cluster`` for ``--topology``: the trace machine's processors (or
+    ``--nodes``) on nodes of the topology's cores and GPUs."""
+    topology = _read_json(args.topology, "topology")
+    name = "<stdin>" if args.topology == "-" else args.topology
+    try:
+        one = tree_R(1, topology)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"topology {name}: {_message(exc)}") from None
+    children = one["execution"]["R_lite"][0]["children"]
+    cores, gpus = len(IDset(children["core"])), len(IDset(children.get("gpu", "")))
+    widest = max((job_processors(j) for j in trace.jobs), default=1)
+    plan: Machine = plan_machine(trace.header.max_nodes, trace.header.max_procs, widest,
+                                 args.nodes, cores, gpus)
+    try:
+        R = tree_R(plan.nodes, topology)
+    except ValueError as exc:
+        raise UsageError(f"cannot build {plan.describe()} of topology {name}: {exc}") from None
+    why = plan.why.replace(f"--cores-per-node {cores}", f"the topology's {cores} cores").replace(
+        "--cores-per-node", "the topology")
+    return R, f"{plan.describe()} of topology {name} (from {why})", cores, plan.warning
 
 
 def _check_shapes(args: argparse.Namespace, cores_per_node: int) -> None:
@@ -472,8 +536,8 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     trace = _load_trace(args.trace, args.allow_empty)
     source = trace.source
     R, machine, cores_per_node, warning = _cluster(args, trace)
-    policies = POLICIES if args.compare else (args.policy or DEFAULT_POLICY,)
-    pools = [_make_pool(R, policy, args.R or "(generated)") for policy in policies]
+    policies = _placements(args, R)
+    pools = [_make_pool(R, policy, args.R or args.topology or "(generated)") for policy in policies]
     _check_shapes(args, max(rank_core_counts(pools[0]), default=1))
     # With --json -, standard output carries the JSON only; the summary goes to stderr.
     text = sys.stderr if args.json == "-" else out
@@ -568,7 +632,10 @@ def _alloc(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("only one of R and jobspec can be read from stdin")
     R = _read_json(args.R, "R")
     jobspec = _read_json(args.jobspec, "jobspec")
-    pool = _make_pool(R, args.policy, args.R)
+    if args.policy == TREE and not _has_topology(R):
+        raise UsageError(f"--policy {TREE} needs an R with scheduling.children")
+    policy = args.policy or (TREE if _has_topology(R) else DEFAULT_POLICY)
+    pool = _make_pool(R, policy, args.R)
     if not isinstance(jobspec, dict):
         raise UsageError(f"jobspec {args.jobspec} is not a JSON object")
     try:

@@ -54,16 +54,21 @@ import bisect
 import heapq
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import InfeasibleRequest, InsufficientResources
 from .pool import ResourcePool
 from .swf import SwfJob, SwfTrace, job_duration, job_processors, make_jobspec, skip_reason
+from .topotree import node_resources
+from .treepool import TreePool
 
 __all__ = [
     "SCHEDULERS",
     "POLICIES",
+    "TREE",
+    "tree_R",
     "SimulationError",
     "CheckError",
     "PoolCost",
@@ -91,6 +96,9 @@ SCHEDULERS = ("fcfs", "easy", "conservative")
 POLICIES = ("first-fit", "best-fit", "worst-fit")
 #: The scheduler ``simulate()``, ``Simulation`` and ``fluxpool simulate`` use unless told.
 DEFAULT_SCHEDULER = "easy"
+#: The placement name of a run on a TreePool (it places by node topology).
+TREE = "tree"
+
 #: The placement policy used unless told (the pool's own default).
 DEFAULT_POLICY = "first-fit"
 
@@ -274,11 +282,41 @@ def cluster_R(nodes: int, cores_per_node: int, gpus_per_node: int = 0, hostname:
 make_R = cluster_R
 
 
+def tree_R(nodes: int, topology: Mapping, hostname: str = "node") -> Dict[str, Any]:
+    """R version 1 (a dict) for ``nodes`` identical nodes of the topology
+    ``topology``, for a :class:`~fluxpool.TreePool`.
+
+    ``topology`` is one node's TREE of ``R.scheduling.children`` (draft RFC
+    49): named levels holding child objects down to leaves with ``cores`` and
+    optional ``gpus`` idsets, e.g. ``{"socket": [{"numa": [{"cores": "0-3",
+    "gpus": "0"}]}, ...]}``. Each node's cores and GPUs are those the leaves
+    name; ``scheduling.children`` gives every rank that tree. Raises what
+    ``cluster_R`` raises for the bounds, ``TypeError``/``ValueError`` for a
+    malformed tree or one with no cores, and what ``TreePool`` raises for it.
+    """
+    cores, gpus = node_resources(topology)
+    if not cores:
+        raise ValueError("the node topology names no cores")
+    R = cluster_R(nodes, cores.last + 1, gpus.last + 1 if gpus else 0, hostname)
+    children = {"core": cores.encode()}
+    if gpus:
+        children["gpu"] = gpus.encode()
+    R["execution"]["R_lite"][0]["children"] = children
+    ranks = R["execution"]["R_lite"][0]["rank"]
+    R["scheduling"] = {"writer": "fluxpool.flux:TreePool",
+                       "children": [{"ranks": ranks, "topo": topology}]}
+    TreePool(R, strict=True)  # the tree must describe the nodes: refused here if not
+    return R
+
+
 def new_pool(R: Any, policy: str = DEFAULT_POLICY) -> ResourcePool:
-    """The pool a simulation (and ``fluxpool alloc``) runs on: ``ResourcePool(R,
-    policy=policy, strict=True)`` (SPEC §15: strict mode). Raises what
-    ``ResourcePool`` raises for a bad R or policy (``ValueError``,
-    ``TypeError``, ``KeyError``)."""
+    """The pool a simulation (and ``fluxpool alloc``) runs on, in strict mode
+    (SPEC §15): ``ResourcePool(R, policy=policy, strict=True)``, or, for
+    ``policy="tree"`` (``TREE``), ``TreePool(R, strict=True)``, which places by
+    the node topology in ``R.scheduling.children``. Raises what the pool class
+    raises for a bad R or policy (``ValueError``, ``TypeError``, ``KeyError``)."""
+    if policy == TREE:
+        return TreePool(R, strict=True)
     return ResourcePool(R, policy=policy, strict=True)
 
 
@@ -1090,7 +1128,7 @@ class Simulation:
         ]
         return SimulationResult(
             scheduler=self.scheduler,
-            policy=self.pool.policy,
+            policy=TREE if isinstance(self.pool, TreePool) else self.pool.policy,
             nodes=self.pool.nnodes(),
             cores=self.total_cores,
             jobs_completed=len(jobs),
