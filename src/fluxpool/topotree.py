@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ._rv1core import IdRanges, TreeTypes, decode_idset
 
-__all__ = ["Tree", "read_children", "MAX_TREE_DEPTH", "MAX_TREE_GROUPS", "MAX_TREE_ENTRIES"]
+__all__ = ["Tree", "read_children", "node_resources", "MAX_TREE_DEPTH", "MAX_TREE_GROUPS", "MAX_TREE_ENTRIES"]
 
 MAX_TREE_DEPTH = 64          # deepest nesting of a topology tree
 MAX_TREE_GROUPS = 1 << 17    # groups over all levels, containers and node types
@@ -82,6 +82,16 @@ def _all_resources(node: Mapping, depth: int) -> Group:
         c, g = _all_resources(child, depth + 1)
         cores, gpus = cores.union(c), gpus.union(g)
     return cores, gpus
+
+
+def node_resources(topo: Any) -> Group:
+    """All cores and GPUs a node topology TREE names (the union of its leaves),
+    as ``(cores, gpus)`` idsets. ``TypeError`` when ``topo`` is not an object
+    or an idset is not a string, ``ValueError`` for a malformed idset or
+    nesting deeper than ``MAX_TREE_DEPTH``."""
+    if not isinstance(topo, Mapping):
+        raise TypeError(f"a node topology must be an object, got {type(topo).__name__}")
+    return _all_resources(topo, 0)
 
 
 def _levels(node: Mapping, depth: int, budget: _Budget) -> Tuple[Levels, IdRanges, IdRanges]:
