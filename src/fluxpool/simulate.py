@@ -311,7 +311,8 @@ def tree_R(nodes: int, topology: Mapping, hostname: str = "node") -> Dict[str, A
 
 def new_pool(R: Any, policy: str = DEFAULT_POLICY) -> ResourcePool:
     """The pool a simulation (and ``fluxpool alloc``) runs on, in strict mode
-    (SPEC §15): ``ResourcePool(R, policy=policy, strict=True)``, or, for
+    (see :attr:`fluxpool.ResourcePool.strict`): ``ResourcePool(R, policy=policy,
+    strict=True)``, or, for
     ``policy="tree"`` (``TREE``), ``TreePool(R, strict=True)``, which places by
     the node topology in ``R.scheduling.children``. Raises what the pool class
     raises for a bad R or policy (``ValueError``, ``TypeError``, ``KeyError``)."""
