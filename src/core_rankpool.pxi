@@ -490,32 +490,62 @@ cdef class RankPool:
         return self._select_rows(1)
 
     cdef Topology _select_rows(self, int which):
+        # Counts come from the topology's and the free counts (free bits lie
+        # within the topology's), not from counting bits again.
         cdef Topology t = self.topo
         cdef Topology r = Topology()
-        cdef Py_ssize_t i, j, k = 0, count = 0
+        cdef Py_ssize_t i, j, k = 0, count = 0, b
+        cdef Py_ssize_t wc = t.wc, wg = t.wg
+        cdef uint64_t down_bits
+        if which == 0:
+            for i in range(t.n):
+                if self.nfc[i] != t.nc[i] or self.nfg[i] != t.ng[i]:
+                    count += 1
+        else:
+            for b in range(self.nw):
+                count += fp_popcount64(self.up[b])
+            count = t.n - count
+        r._alloc(count, wc, wg)
+        if which == 1:
+            # Down ranks: visit only the clear bits of the up words.
+            for b in range(self.nw):
+                down_bits = ~self.up[b]
+                if b == self.nw - 1 and (t.n & 63):
+                    down_bits &= ((<uint64_t>1) << (t.n & 63)) - 1
+                while down_bits:
+                    i = b * 64 + fp_ctz64(down_bits)
+                    down_bits &= down_bits - 1
+                    memcpy(&r.crow[k * wc], &t.crow[i * wc], wc * 8)
+                    memcpy(&r.grow[k * wg], &t.grow[i * wg], wg * 8)
+                    r.nc[k] = t.nc[i]
+                    r.ng[k] = t.ng[i]
+                    r.ids[k] = t.ids[i]
+                    k += 1
+            r._finish_counts()
+            r._hash_shapes()
+            return r
         for i in range(t.n):
-            if self._selected(which, i):
-                count += 1
-        r._alloc(count, t.wc, t.wg)
-        for i in range(t.n):
-            if not self._selected(which, i):
-                continue
+            if which == 0:
+                if self.nfc[i] == t.nc[i] and self.nfg[i] == t.ng[i]:
+                    continue
+                for j in range(wc):
+                    r.crow[k * wc + j] = t.crow[i * wc + j] & ~self.fc_rows[i * wc + j]
+                for j in range(wg):
+                    r.grow[k * wg + j] = t.grow[i * wg + j] & ~self.fg_rows[i * wg + j]
+                r.nc[k] = t.nc[i] - self.nfc[i]
+                r.ng[k] = t.ng[i] - self.nfg[i]
+            else:
+                if _bit(self.up, i):
+                    continue
+                memcpy(&r.crow[k * wc], &t.crow[i * wc], wc * 8)
+                memcpy(&r.grow[k * wg], &t.grow[i * wg], wg * 8)
+                r.nc[k] = t.nc[i]
+                r.ng[k] = t.ng[i]
             r.ids[k] = t.ids[i]
-            for j in range(t.wc):
-                r.crow[k * t.wc + j] = t.crow[i * t.wc + j] & (
-                    ~self.fc_rows[i * t.wc + j] if which == 0 else <uint64_t>-1)
-            for j in range(t.wg):
-                r.grow[k * t.wg + j] = t.grow[i * t.wg + j] & (
-                    ~self.fg_rows[i * t.wg + j] if which == 0 else <uint64_t>-1)
             k += 1
-        r._finish()
+        r._finish_counts()
         r._hash_shapes()
         return r
-
-    cdef bint _selected(self, int which, Py_ssize_t i) noexcept:
-        if which == 0:
-            return self.nfc[i] != self.topo.nc[i] or self.nfg[i] != self.topo.ng[i]
-        return not _bit(self.up, i)
 
     # -- shrink -----------------------------------------------------------
 
