@@ -15,7 +15,9 @@ pool-class=...``; ``default`` loads it without one), and inside the instance:
 1. throughput, small jobs: stops the queue, submits ``--jobs`` one-core jobs in
    test-exec mode (``system.exec.test.run_duration``), starts the queue, times
    until it drains, reports jobs/s and where the time went (per-job timestamps
-   from job-list, the pool's own cost per job measured in-process);
+   from job-list, the pool's own cost per job measured in-process, and the CPU
+   per job of each broker module thread and of the scheduler process, from
+   /proc: what is the pool's and what is Flux's);
 2. throughput, exclusive jobs: the same with ``--xjobs`` exclusive ``--xnodes``-node jobs;
 3. checks: every job completed, nothing allocated afterwards according to
    both the job-manager (``resource.sched-status``) and the scheduler's pool
