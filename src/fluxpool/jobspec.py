@@ -340,17 +340,21 @@ class ResourceRequest:
         walk = _Walk()
         walk.visit(resources, 1, 0)
 
-        attributes = jobspec.get("attributes", {})
+        attributes = jobspec.get("attributes", _EMPTY)
         if type(attributes) is not dict and not isinstance(attributes, Mapping):
             raise ValueError("jobspec attributes must be an object")
         system = attributes.get("system")
-        if system is not None and type(system) is not dict and not isinstance(system, Mapping):
-            raise ValueError("jobspec attributes.system must be an object")
-        if jobspec.get("version") == 1:
-            if system is None:
+        if system is None:
+            duration = constraint = None
+            if jobspec.get("version") == 1:
                 raise ValueError("getting duration: Object item not found: system")
-            if system.get("duration") is None:
+        else:
+            if type(system) is not dict and not isinstance(system, Mapping):
+                raise ValueError("jobspec attributes.system must be an object")
+            duration = system.get("duration")
+            if duration is None and jobspec.get("version") == 1:
                 raise ValueError("getting duration: Object item not found: duration")
+            constraint = system.get("constraints") or None
         if walk.slots is None:
             raise ValueError("Unable to determine slot count")
         if walk.slot_size is None:
@@ -360,11 +364,15 @@ class ResourceRequest:
         slot_count = walk.slots
         if walk.exclusive and node_count is None:
             node_count, slot_count = slot_count, ResourceCount(1, 1)
-        system = system or {}
-        duration = _duration(system.get("duration"))
-        constraint = system.get("constraints") or None
+        duration = _duration(duration) if duration else 0.0
         if constraint is not None:
-            _validate_constraint(constraint)
+            # The cache hit inline (the common case); see _validate_constraint.
+            try:
+                known = marshal.dumps(constraint, 2) in _VALID_CONSTRAINTS
+            except (ValueError, TypeError, RecursionError):
+                known = False
+            if not known:
+                _validate_constraint(constraint)
         return cls(
             node_count,
             slot_count,
@@ -377,6 +385,7 @@ class ResourceRequest:
         )
 
 
+_EMPTY: Mapping = {}  # never changed: the default of absent attributes
 _VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of constraints that validated
 _VALID_CONSTRAINTS_MAX = 1024          # entries
 _VALID_CONSTRAINT_BYTES = 4096         # longest key kept (bounds the cache at 4 MiB)
