@@ -213,7 +213,7 @@ class _Walk:
     def visit(self, vertices: Any, factor: int, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ValueError(f"jobspec resource nesting exceeds maximum depth {MAX_DEPTH}")
-        if type(vertices) is not list and not isinstance(vertices, list):
+        if not isinstance(vertices, list):
             raise ValueError(f"jobspec resources must be a list, got {type(vertices).__name__}")
         for vertex in vertices:
             if type(vertex) is not dict and not isinstance(vertex, Mapping):
