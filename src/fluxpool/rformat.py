@@ -158,12 +158,17 @@ def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapp
            scheduling: Optional[str] = None) -> Dict[str, Any]:
     """R v1 as a new dict, keys in SPEC §2.4 order. ``names`` None: no nodelist;
     ``properties`` None or empty: no properties key."""
+    groups = topo.cache.get("rlite")
+    if groups is None:
+        # A topology never changes: its groups are encoded once.
+        groups = [(ranks.encode(), cores, gpus) for ranks, cores, gpus in topo.groups()]
+        topo.cache["rlite"] = groups
     rlite: List[Dict[str, Any]] = []
-    for ranks, cores, gpus in topo.groups():
+    for ranks, cores, gpus in groups:
         children = {"core": cores}
         if gpus:
             children["gpu"] = gpus
-        rlite.append({"rank": ranks.encode(), "children": children})
+        rlite.append({"rank": ranks, "children": children})
     execution: Dict[str, Any] = {"R_lite": rlite, "starttime": starttime, "expiration": expiration}
     if nslots > 0:
         execution["nslots"] = nslots
