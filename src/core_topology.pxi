@@ -248,9 +248,17 @@ cdef class Topology:
     def ranks(self):
         """The rank ids as :class:`IdRanges`."""
         cdef IdRanges r = IdRanges()
-        cdef Py_ssize_t i
-        for i in range(self.n):
-            r._push(self.ids[i], self.ids[i])
+        cdef Py_ssize_t i = 0, j
+        if self.dense:
+            if self.n:
+                r._push(0, self.n - 1)
+            return r
+        while i < self.n:
+            j = i
+            while j + 1 < self.n and self.ids[j + 1] == self.ids[j] + 1:
+                j += 1
+            r._push(self.ids[i], self.ids[j])
+            i = j + 1
         return r
 
     def rank_at(self, Py_ssize_t i):
