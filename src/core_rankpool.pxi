@@ -567,6 +567,59 @@ cdef class RankPool:
                 j += 1
         return p
 
+    def is_free(self, Topology alloc):
+        """True when every core and GPU of ``alloc`` is free here: its ranks
+        are in this pool and none of its bits is allocated (strict mode's
+        overlap check, SPEC §15; costs what ``alloc`` holds, not the pool)."""
+        cdef Topology t = self.topo
+        cdef Py_ssize_t k, j, pos
+        cdef uint64_t x
+        for k in range(alloc.n):
+            pos = t._index(alloc.ids[k])
+            if pos < 0:
+                return False
+            for j in range(alloc.wc):
+                x = alloc.crow[k * alloc.wc + j]
+                if x and (j >= t.wc or (x & ~self.fc_rows[pos * t.wc + j])):
+                    return False
+            for j in range(alloc.wg):
+                x = alloc.grow[k * alloc.wg + j]
+                if x and (j >= t.wg or (x & ~self.fg_rows[pos * t.wg + j])):
+                    return False
+        return True
+
+    def candidates(self, bint exclusive, int32_t cores, int32_t gpus, RankMask mask=None):
+        """The ranks flux-core's ``Rv1Pool.alloc`` hands to its subclass hooks
+        (SPEC §16), as ``(rank, position, free_cores, free_gpus)`` with the ids
+        as frozensets, in ascending rank order: every up rank with ``cores``
+        free cores (``exclusive``: every core of the rank free) and, when
+        ``gpus`` > 0, that many free GPUs, whose position is in ``mask``
+        (None: every rank). Visits every rank: only pools with hooks call it."""
+        cdef Topology t = self.topo
+        cdef Py_ssize_t i
+        cdef int32_t need
+        cdef list out = []
+        cdef dict whole = {}  # shape -> (cores, gpus) of an untouched rank, made once
+        cdef object free_cores, free_gpus
+        for i in range(t.n):
+            if not _bit(self.up, i):
+                continue
+            if mask is not None and not _bit(mask.w, i):
+                continue
+            need = t.nc[i] if exclusive else cores
+            if self.nfc[i] < need or (gpus > 0 and self.nfg[i] < gpus):
+                continue
+            if self.nfc[i] == t.nc[i] and self.nfg[i] == t.ng[i]:
+                ids = whole.get(t.shape[i])
+                if ids is None:
+                    ids = whole[t.shape[i]] = t.ids_at(i)
+                free_cores, free_gpus = ids
+            else:
+                free_cores = frozenset(_row_ids(&self.fc_rows[i * t.wc], t.wc))
+                free_gpus = frozenset(_row_ids(&self.fg_rows[i * t.wg], t.wg))
+            out.append((t.ids[i], i, free_cores, free_gpus))
+        return out
+
 
 # A few freed state blocks are kept for reuse: a backfill pass copies the pool,
 # works on the copy and drops it, many times a second, and a recycled block is

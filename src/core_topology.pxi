@@ -12,6 +12,19 @@ cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+cdef list _row_ids(const uint64_t* row, Py_ssize_t nw):
+    """The bit positions set in a row, ascending."""
+    cdef list out = []
+    cdef Py_ssize_t k
+    cdef uint64_t x
+    for k in range(nw):
+        x = row[k]
+        while x:
+            out.append(k * 64 + fp_ctz64(x))
+            x &= x - 1
+    return out
+
+
 cdef class Topology:
     """An immutable, ascending set of ranks, each with a core row and a GPU row.
 
@@ -363,6 +376,27 @@ cdef class Topology:
             if not _rows_equal(&self.grow[i * self.wg], self.wg, &other.grow[i * other.wg], other.wg):
                 return False
         return True
+
+    def rows_match_on(self, Topology other):
+        """True when every rank of ``other`` is here with exactly the same
+        cores and GPUs (strict mode's partial-free check, SPEC §15)."""
+        cdef Py_ssize_t k, pos
+        for k in range(other.n):
+            pos = self._index(other.ids[k])
+            if pos < 0:
+                return False
+            if not _rows_equal(&self.crow[pos * self.wc], self.wc, &other.crow[k * other.wc], other.wc):
+                return False
+            if not _rows_equal(&self.grow[pos * self.wg], self.wg, &other.grow[k * other.wg], other.wg):
+                return False
+        return True
+
+    def ids_at(self, Py_ssize_t pos):
+        """``(cores, gpus)`` of the rank at ``pos``, as frozensets of ids."""
+        if pos < 0 or pos >= self.n:
+            raise IndexError(pos)
+        return (frozenset(_row_ids(&self.crow[pos * self.wc], self.wc)),
+                frozenset(_row_ids(&self.grow[pos * self.wg], self.wg)))
 
     def without(self, IdRanges ranks):
         """A new topology without ``ranks`` (absent ones are ignored)."""

@@ -111,3 +111,48 @@ def test_case_137_flux_objects_as_arguments(adapter, flux_api):
     assert pool.impl.copy_down().dumps() == "rank2/core[0-7]"
     pool.register_alloc(5, flux_api["ResourcePool"](R([("0", "0-3")])))
     assert pool.impl.copy_allocated().dumps() == "rank0/core[0-3]"
+
+
+def test_strict_adapter_classes(adapter, flux_api):
+    """§15: the adapter offers strict classes; their pools refuse what strict
+    mode refuses and say so in their name."""
+    for name, policy in (("StrictFirstFitPool", "first-fit"),
+                         ("StrictWorstFitPool", "worst-fit"),
+                         ("StrictBestFitPool", "best-fit")):
+        cls = getattr(adapter, name)
+        pool = cls(fixture("GRID"))
+        assert isinstance(pool, flux_api["ResourcePool"])
+        assert pool.impl.strict and pool.impl.policy == policy
+        assert pool.impl.name.endswith(f"({policy}, strict)")
+        with pytest.raises(ValueError, match="already holds"):
+            pool.alloc(1, request(pool, slots(1)))
+            pool.alloc(1, request(pool, slots(1)))
+    with pytest.raises(ValueError, match="nodelist"):
+        adapter.StrictFirstFitPool(R([("0-3", "0")], nodelist=["n[0-1]"]))
+    assert not adapter.WorstFitPool(fixture("GRID")).impl.strict
+    assert adapter.WorstFitPool(fixture("GRID"), strict=True).impl.strict
+
+
+def test_pool_class_for_a_site_subclass(adapter, flux_api):
+    """§16: fluxpool.flux turns a site's subclass of fluxpool's Rv1Pool into a
+    pool class flux-core's scheduler accepts, with the subclass's hooks live
+    and the adapter's exceptions."""
+
+    class LastRankFirst(fluxpool.Rv1Pool):
+        def _sort_candidates(self, candidates):
+            return sorted(candidates, key=lambda c: -c[0])
+
+    cls = adapter.pool_class_for(LastRankFirst, policy="worst-fit")
+    assert cls is adapter.pool_class_for(LastRankFirst, policy="worst-fit")
+    assert issubclass(cls, flux_api["ResourcePool"])
+    pool = cls(fixture("GRID"), log=None)
+    assert isinstance(pool.impl, LastRankFirst)
+    assert pool.impl.name.endswith(":LastRankFirst(worst-fit)")
+    assert pool.alloc(1, request(pool, slots(1))).dumps() == "rank3/core0"
+    with pytest.raises(flux_api["InfeasibleRequest"]):
+        pool.alloc(2, request(pool, nodes(5, slots(1))))
+    assert type(pool.copy()) is cls
+    with pytest.raises(TypeError):
+        adapter.pool_class_for(dict)
+    with pytest.raises(ValueError):
+        adapter.pool_class_for(LastRankFirst, policy="random-fit")

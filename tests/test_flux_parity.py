@@ -7,6 +7,7 @@ where flux-core's Python bindings are not installed (as in CI).
 """
 
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,11 +45,19 @@ def topologies(draw):
 def jobspecs(draw):
     cores = draw(st.integers(1, 4))
     gpus = draw(st.integers(0, 1))
-    count = draw(st.one_of(st.integers(1, 6), st.just("2-5"), st.just("1+")))
+    count = draw(st.one_of(st.integers(1, 6), st.just("2-5"), st.just("1+"),
+                           st.just({"min": "2", "max": 4.0})))  # int() forms, §3.1
+    # RFC 31 constraints in every operand form flux-core reads (SPEC M22)
+    constraint = draw(st.sampled_from([
+        None, None, {"hostlist": "n[1-3]"}, {"hostlist": ["n0", "n[4-6]"]}, {"ranks": "2-3"},
+        {"ranks": 1}, {"ranks": ["0", "4-5"]}, {"not": [{"hostlist": "n0"}]},
+        {"or": [{"ranks": "5"}, {"hostlist": "n2"}]}, {"and": []}, {"hostlist": ""},
+    ]))
     if draw(st.booleans()):
         child = slots(draw(st.integers(1, 2)), cores=cores, gpus=gpus)
-        return spec(nodes(count, child, exclusive=draw(st.booleans())))
-    return spec(slots(count, cores=cores, gpus=gpus, exclusive=draw(st.booleans())))
+        return spec(nodes(count, child, exclusive=draw(st.booleans())), constraint=constraint)
+    return spec(slots(count, cores=cores, gpus=gpus, exclusive=draw(st.booleans())),
+                constraint=constraint)
 
 
 operations = st.lists(
@@ -112,7 +121,7 @@ def state(pool):
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FLUXPOOL_PARITY_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(R=topologies(), ops=operations)
 def test_worst_fit_matches_flux_core_rv1pool(R, ops):
     theirs = flux_resource.ResourcePool(R)

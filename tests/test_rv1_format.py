@@ -377,7 +377,7 @@ BAD_TYPES = [
     ("R_lite", "0-3"),
     ("R_lite", {"rank": "0"}),
     ("entry", "rank0"),
-    ("entry", {"rank": 0, "children": {"core": "0"}}),
+    ("entry", {"rank": 0.5, "children": {"core": "0"}}),
     ("entry", {"rank": "0", "children": "core"}),
     ("properties", ["fat"]),
     ("starttime", "soon"),

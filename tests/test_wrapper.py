@@ -59,7 +59,7 @@ def test_case_33_policies():
     assert Rv1Pool(fixture("GRID")).policy == "first-fit"
     assert Rv1Pool().policy == "first-fit"
     assert "policy" in Rv1Pool.known_options
-    assert Rv1Pool.known_options == frozenset({"policy"})
+    assert Rv1Pool.known_options == frozenset({"policy", "strict"})  # §15
     for name in POLICIES:
         p = ResourcePool(fixture("GRID"), policy=name)
         assert p.policy == name

@@ -116,7 +116,28 @@ def _segment_name(seg: Segment, offset: int) -> str:
 
 
 def expand(text: str) -> List[str]:
-    """All host names of ``text`` in written order, duplicates kept."""
+    """Expand RFC 29 hostlist text into host names, in written order.
+
+    Tokens are separated by commas, spaces or tabs outside brackets; ``prefix[items]suffix``
+    expands each item ``N`` or ``LO-HI`` in the order written, each number printed
+    with at least as many digits as its low bound was written with:
+    ``"node[0-2,7],login[01-02]"`` is ``node0 node1 node2 node7 login01 login02``.
+    Nothing is sorted or deduplicated (``"n[3,2],n3"`` is ``n3 n2 n3``), as the R
+    nodelist needs: the i-th name belongs to the i-th lowest rank.
+
+    Args:
+        text: Hostlist text.
+
+    Returns:
+        A new list of host names.
+
+    Raises:
+        ValueError: Malformed text (unbalanced or empty brackets, a bad range, a
+            range ending before it starts), a range of more than 1,048,576 hosts,
+            more than 4,194,304 hosts in all, or text longer than 16 MiB; the
+            message quotes the text (cut at 200 characters).
+        TypeError: ``text`` is not a string.
+    """
     names: List[str] = []
     for seg in _segments(text):
         if seg[3] < 0:
@@ -191,7 +212,22 @@ class _Compressor:
 
 
 def compress(names: Iterable[str]) -> str:
-    """The shortest order-preserving hostlist of ``names`` (SPEC §2.2)."""
+    """Compress host names into hostlist text, keeping their order, as Flux writes
+    an R nodelist.
+
+    A name ending in decimal digits extends the run before it when the prefix is
+    the same, its number is one more and the zero padding agrees; consecutive runs
+    with one prefix share a bracket group: ``node0 node1 node2 node3`` is
+    ``"node[0-3]"``, ``foo12 foo4 foo1 foo2`` is ``"foo[12,4,1-2]"``, ``n01 n02`` is
+    ``"n[01-02]"``. Names without trailing digits stand alone. Nothing is sorted
+    or deduplicated, so ``expand(compress(names)) == names``.
+
+    Args:
+        names: Host names (strings), in order.
+
+    Returns:
+        The hostlist text (``""`` for no names).
+    """
     out = _Compressor()
     for name in names:
         out.name(name)
@@ -200,7 +236,18 @@ def compress(names: Iterable[str]) -> str:
 
 class HostMatcher:
     """Membership in a hostlist without expanding it: ``name in matcher``.
-    ``len()`` is the number of hosts the hostlist names."""
+
+    Used to evaluate ``hostlist`` constraints against many ranks: a few bracket
+    ranges may name millions of hosts. ``len()`` is the number of hosts the
+    hostlist names (duplicates counted).
+
+    Args:
+        text: Hostlist text.
+
+    Raises:
+        ValueError: As :func:`expand`, for malformed or too large text.
+        TypeError: ``text`` is not a string.
+    """
 
     __slots__ = ("_literals", "_ranges", "_size")
 
@@ -238,7 +285,21 @@ class HostMatcher:
 
 
 class Hostlist:
-    """An immutable, ordered list of host names; ``str()`` is its compressed form."""
+    """An immutable, ordered list of host names (RFC 29), like flux-core's
+    ``flux.hostlist.Hostlist``.
+
+    Supports iteration in order, ``len()``, indexing, ``in``, ``==`` and hashing;
+    ``str()`` is the compressed form (:func:`compress`). Pools return one from
+    ``nodelist()``, views from ``nodelist``.
+
+    Args:
+        hosts: Hostlist text (expanded with :func:`expand`), an iterable of host
+            names (kept as given, in order), or ``None`` for an empty list.
+
+    Raises:
+        ValueError: Malformed or too large hostlist text (see :func:`expand`).
+        TypeError: An item of the iterable is not a string.
+    """
 
     __slots__ = ("_names",)
 
@@ -281,11 +342,19 @@ class Hostlist:
 
 
 class NameTable:
-    """Host names of ranks: the i-th name of the nodelist names the i-th lowest
-    rank of ``ranks``; a rank with no name (short nodelist, or no nodelist) is
-    ``rank<N>``. Names are computed on demand from the bracket segments."""
+    """Host names of a pool's ranks, computed on demand from bracket segments.
 
-    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name")
+    The i-th name of the nodelist names the i-th lowest rank of ``ranks``; a rank
+    with no name (a short nodelist, or none) is ``rank<N>``, as in flux-core. A
+    table for 100,000 ranks holds a few segments, not 100,000 strings. Build one
+    with :meth:`from_nodelist` or :meth:`from_names`.
+
+    Args:
+        segments: Parsed hostlist segments (internal form).
+        ranks: The pool's ranks, ascending.
+    """
+
+    __slots__ = ("_ranks", "_starts", "_cum", "_segs", "_seg_cum", "_by_name", "host_count")
 
     def __init__(self, segments: Sequence[Segment], ranks: IdRanges) -> None:
         self._ranks = ranks
@@ -302,11 +371,21 @@ class NameTable:
         for seg in self._segs:
             self._seg_cum.append(count)
             count += _segment_size(seg)
+        self.host_count = count  # hosts the nodelist names (may differ from len(ranks))
         self._by_name: Optional[Dict[str, List[int]]] = None
 
     @classmethod
     def from_nodelist(cls, nodelist: Sequence[str], ranks: IdRanges) -> "NameTable":
-        """Names from R's ``nodelist`` (a list of hostlist strings, concatenated)."""
+        """Names from R's ``nodelist``.
+
+        Args:
+            nodelist: A list of hostlist strings, expanded and concatenated in order.
+            ranks: The pool's ranks.
+
+        Raises:
+            ValueError: A malformed or too large hostlist string.
+            TypeError: An item is not a string.
+        """
         segments: List[Segment] = []
         for text in nodelist:
             segments.extend(_segments(text))
@@ -314,11 +393,16 @@ class NameTable:
 
     @classmethod
     def from_names(cls, names: Sequence[str], ranks: IdRanges) -> "NameTable":
-        """Names given one per rank, in ascending rank order."""
+        """Names given one per rank.
+
+        Args:
+            names: Host names, one per rank, in ascending rank order.
+            ranks: The pool's ranks.
+        """
         return cls([(name, 0, 0, -1, "") for name in names], ranks)
 
     def name(self, rank: int) -> str:
-        """The host name of ``rank``."""
+        """The host name of ``rank`` (an int): its nodelist name, else ``"rank<N>"``."""
         k = bisect.bisect_right(self._starts, rank) - 1
         if k >= 0:
             pos = self._cum[k] + rank - self._starts[k]
@@ -375,11 +459,12 @@ class NameTable:
             s += 1
 
     def names(self, ranks: Iterable[int]) -> List[str]:
-        """Host names of ``ranks``, in the order given."""
+        """Host names of ``ranks`` (an iterable of ints), in the order given, as a list."""
         return [self.name(r) for r in ranks]
 
     def ranks_named(self, name: str) -> List[int]:
-        """The ranks whose host name is ``name`` (builds a lookup table once)."""
+        """The ranks (a list of ints, ascending) whose host name is ``name``; empty
+        when none. The first call builds a lookup table over all ranks."""
         if self._by_name is None:
             table: Dict[str, List[int]] = {}
             for rank in self._ranks:

@@ -13,11 +13,26 @@ __all__ = ["IDset", "decode", "encode", "display", "as_idranges"]
 
 
 class IDset(IdRanges):
-    """An immutable set of non-negative ids, iterable in ascending order.
+    """An immutable set of non-negative ids (ranks, cores, GPUs), as in RFC 22.
 
-    ``IDset("0-3,7")`` parses RFC 22 text (``ValueError`` when malformed);
-    ``IDset([3, 1, 2])`` takes any iterable of ints. ``str()`` is the
-    canonical form.
+    Iterates in ascending order; supports ``len()``, ``in``, ``==`` and hashing;
+    ``str()`` is the canonical RFC 22 form (``"0-3,7"``). It is the type the pools
+    return from ``ranks()`` and views from ``ranks``, like flux-core's
+    ``flux.idset.IDset``. Parsing and storage are compiled; a set is stored as runs,
+    so ``IDset("0-2000000")`` is small.
+
+    Args:
+        ids: RFC 22 text (``"0-3,7"``, optionally in brackets: ``"[0-3]"``; ``""``
+            is empty), any iterable of non-negative ints (sorted and deduplicated),
+            or ``None`` for the empty set.
+
+    Raises:
+        ValueError: Malformed text, quoting it: a sign, a space, a leading zero,
+            a range end before its start, elements out of order or overlapping,
+            an empty element (``"1,,2"``, which flux-core accepts), an id above
+            2,147,483,647 (flux-core wraps large ids around), or text longer than
+            16 MiB; a negative or too large int in an iterable.
+        TypeError: ``ids`` is neither text nor an iterable, or an item is not an int.
     """
 
     def __new__(cls, ids: Union[str, Iterable[int], None] = None) -> "IDset":
@@ -38,17 +53,49 @@ class IDset(IdRanges):
 
 
 def decode(text: str) -> IDset:
-    """Parse RFC 22 text into an ``IDset``; ``ValueError`` quotes malformed text."""
+    """Parse RFC 22 idset text.
+
+    Args:
+        text: Idset text such as ``"0-3,7"`` or ``"[0-3]"``.
+
+    Returns:
+        The :class:`IDset`.
+
+    Raises:
+        ValueError: Malformed text or an id above 2^31 - 1 (the message quotes the
+            text); see :class:`IDset`.
+        TypeError: ``text`` is not a string.
+    """
     return IDset(text)
 
 
 def encode(ids: Iterable[int]) -> str:
-    """Canonical RFC 22 text: ascending runs, ``A-B`` for two or more ids."""
+    """Canonical RFC 22 text of ``ids``: ascending runs joined by commas, a run of two
+    or more ids written ``A-B``: ``{0, 1, 2, 5, 7, 8}`` is ``"0-2,5,7-8"``, the empty
+    set ``""``. This is the form R version 1 uses.
+
+    Args:
+        ids: An :class:`IDset` or any iterable of non-negative ints.
+
+    Raises:
+        ValueError: A negative id or one above 2^31 - 1.
+        TypeError: An item is not an int.
+    """
     return _ranges(ids).encode()
 
 
 def display(ids: Iterable[int]) -> str:
-    """The bracketed display form used by ``dumps()``: ``[...]`` around two or more ids."""
+    """The display form ``dumps()`` uses: the canonical text in brackets when there
+    are two or more ids (``{0, 1}`` is ``"[0-1]"``, ``{0, 2}`` is ``"[0,2]"``), bare
+    otherwise (``{3}`` is ``"3"``, the empty set ``""``), as flux-core writes it.
+
+    Args:
+        ids: An :class:`IDset` or any iterable of non-negative ints.
+
+    Raises:
+        ValueError: A negative id or one above 2^31 - 1.
+        TypeError: An item is not an int.
+    """
     return _ranges(ids).display()
 
 
@@ -57,8 +104,20 @@ def _ranges(ids: Iterable[int]) -> IdRanges:
 
 
 def as_idranges(value) -> IdRanges:
-    """Rank ids from what the API accepts for them: idset text, an int, an
-    iterable of ints, or any object whose ``str()`` is idset text (flux's IDset)."""
+    """Rank ids from any form the pool API accepts for them.
+
+    Args:
+        value: Idset text, an ``int``, a list, tuple, set, frozenset or range of
+            ints, an ``IdRanges``/:class:`IDset`, or any other object whose
+            ``str()`` is idset text (flux-core's ``flux.idset.IDset``).
+
+    Returns:
+        The ids as the core's ``IdRanges``.
+
+    Raises:
+        ValueError: Malformed idset text, or an id out of range.
+        TypeError: ``value`` is a ``bool``, or an iterable item is not an int.
+    """
     if isinstance(value, IdRanges):
         return value
     if isinstance(value, str):

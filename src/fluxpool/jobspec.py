@@ -1,7 +1,7 @@
 """Jobspec resource requests (RFC 14 counts, RFC 25 jobspec, RFC 45 count strings).
 
 ``ResourceRequest.from_jobspec`` walks a jobspec's resource graph the way
-flux-core does (SPEC §3.2), including its quirks (siblings overwrite, counts on
+flux-core does, including its quirks (siblings overwrite, counts on
 unknown vertices without a node are dropped), and turns every kind of bad
 input into a ``ValueError``/``TypeError`` with a message.
 """
@@ -27,7 +27,8 @@ def _check_count(value: int, what: str) -> int:
 
 
 def _int_field(spec: Mapping, key: str, default: Any) -> Any:
-    """An integer field of an RFC 14 count dict (a bool counts as 0 or 1). Only
+    """An integer field of an RFC 14 count dict, read as flux-core reads it,
+    with ``int()``: a bool counts as 0 or 1, ``2.0`` and ``"2"`` as 2. Only
     ``max`` may be null (unbounded); absent fields take ``default``."""
     value = spec.get(key, default)
     if type(value) is int and 0 <= value <= MAX_COUNT:
@@ -35,7 +36,11 @@ def _int_field(spec: Mapping, key: str, default: Any) -> Any:
     if value is None and key == "max":
         return None
     if not isinstance(value, int):
-        raise ValueError(f"RFC 14 count: {key} must be an integer, got {value!r}")
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(
+                f"RFC 14 count: {key} must be an integer, got {value!r}") from None
     return _check_count(int(value), key)
 
 
@@ -68,8 +73,22 @@ def _expand(mn: int, mx: int, operator: str, operand: int) -> Tuple[int, ...]:
 
 
 class ResourceCount:
-    """An RFC 14 count range: ``min``, ``max`` (None = unbounded) and, for
-    stepped or idset counts, the explicit allowed ``_values`` (ascending)."""
+    """An RFC 14 count: a range of allowed values, as flux-core's ``ResourceCount``.
+
+    Args:
+        min: The smallest allowed value (an int, at least 1 when parsed).
+        max: The largest allowed value, or ``None`` for unbounded.
+        values: For stepped (RFC 14 ``operator``/``operand``) or idset counts, the
+            explicit allowed values in ascending order; ``None`` for a plain
+            contiguous range. The pools refuse requests with explicit values as
+            infeasible, as flux-core's do.
+
+    Attributes:
+        min: As given.
+        max: As given.
+
+    Counts compare equal when min, max and values are equal, and are hashable.
+    """
 
     __slots__ = ("min", "max", "_values")
 
@@ -80,11 +99,28 @@ class ResourceCount:
 
     @classmethod
     def from_count_spec(cls, v: Any, default: int = 1) -> "ResourceCount":
-        """Parse a jobspec ``count``: an int, an RFC 14 dict or an RFC 45 string.
+        """Parse a jobspec vertex's ``count``.
 
-        Any other type (float, None, list) gives ``(default, default)``, as in
-        flux-core. Raises ``ValueError`` for counts below 1, max below min,
-        unsupported operators, malformed strings and values of 2^31 or more.
+        Args:
+            v: An ``int`` (a ``bool`` counts as 0 or 1) giving ``(v, v)``; an RFC 14
+                dict with ``min`` (default ``default``), ``max`` (absent or null:
+                unbounded), ``operator`` (``"+"``, ``"*"`` or ``"^"``, default
+                ``"+"``) and ``operand`` (default 1), whose stepped values are
+                expanded (``{"min": 2, "max": 8, "operator": "*", "operand": 2}``
+                allows 2, 4, 8); or an RFC 45 string: ``"4"``, ``"2-8"``, ``"4+"``
+                (unbounded), ``"2-8:2:*"`` (stepped), ``"1,7-9"`` (an idset of
+                allowed values), optionally in brackets. Any other type (a float,
+                ``None``, a list) gives ``(default, default)``, as flux-core does.
+            default: The value used for a missing ``min`` and for other types.
+
+        Returns:
+            The count.
+
+        Raises:
+            ValueError: A value below 1, ``max`` below ``min``, an unsupported
+                operator or operand, an unbounded count with a step other than
+                ``+1``, malformed RFC 45 text, a value of 2^31 or more, or more
+                than 65,536 expanded values.
         """
         kind = type(v)
         if kind is str:
@@ -160,7 +196,9 @@ class ResourceCount:
         return cls(mn, mx, _expand(mn, mx, operator, operand))
 
     def scaled(self, factor: int) -> "ResourceCount":
-        """A count with min, max and values multiplied by ``factor`` (``self`` when 1)."""
+        """A new count with ``min``, ``max`` and the explicit values multiplied by
+        ``factor`` (an int); ``self`` when ``factor`` is 1. Used to scale a node
+        count by the counts of the vertices above it."""
         if factor == 1:
             return self
         mx = self.max * factor if self.max is not None else None
@@ -168,7 +206,12 @@ class ResourceCount:
         return ResourceCount(self.min * factor, mx, values)
 
     def valid_counts(self, available: int) -> Iterator[int]:
-        """The allowed values up to ``min(available, max)``, largest first, down to ``min``."""
+        """The allowed values that fit ``available`` (an int), largest first.
+
+        Yields the allowed values from ``min(available, max)`` down to ``min``
+        (only the explicit values, when the count has them); nothing when that
+        cap is below ``min``. ``ResourceCount(2, 8)`` with 5 available yields 5, 4,
+        3, 2."""
         cap = available if self.max is None else min(available, self.max)
         if cap < self.min:
             return
@@ -252,8 +295,26 @@ class _Walk:
 class ResourceRequest:
     """A parsed resource request: what ``alloc`` and ``check_feasibility`` take.
 
-    ``node_count`` is None for slot-only requests; ``slot_count`` is per node
-    when there is a node count. See SPEC §3.2 for the derived properties.
+    Made by :meth:`from_jobspec` (``pool.parse_resource_request``); the positional
+    constructor is public, as in flux-core, whose tests and schedulers build
+    requests directly.
+
+    Args:
+        node_count: A :class:`ResourceCount` of nodes, or ``None`` for a request
+            of slots placed anywhere.
+        slot_count: A :class:`ResourceCount` of slots: per node when there is a
+            node count, in total otherwise.
+        slot_size: Cores per slot (an int, at least 1).
+        gpu_per_slot: GPUs per slot (an int, 0 for none).
+        duration: Seconds the job may run; 0.0 (or negative) for none.
+        constraint: An RFC 31 constraint as a dict or JSON text, or ``None``.
+        exclusive: Whether the job takes whole nodes.
+        jobspec: The jobspec the request was parsed from, or ``None``.
+
+    The derived counts are read-only properties: :attr:`nnodes`,
+    :attr:`nnodes_max`, :attr:`nslots`, :attr:`nslots_max`, :attr:`ncores`,
+    :attr:`ngpus`. A request is immutable in use and may be shared between
+    threads and pools.
     """
 
     __slots__ = (
@@ -291,24 +352,29 @@ class ResourceRequest:
 
     @property
     def nnodes(self) -> int:
-        """Minimum node count; 0 for slot-only requests."""
+        """Minimum number of nodes (``node_count.min``); 0 for slot-only requests."""
         return self.node_count.min if self.node_count is not None else 0
 
     @property
     def nnodes_max(self) -> Optional[int]:
-        """Maximum node count (None = unbounded); 0 for slot-only requests."""
+        """Maximum number of nodes (``node_count.max``; ``None`` = unbounded); 0 for
+        slot-only requests."""
         return self.node_count.max if self.node_count is not None else 0
 
     @property
     def nslots(self) -> int:
-        """Minimum total slot count."""
+        """Minimum total number of slots.
+
+        ``slot_count.min``, times ``node_count.min`` when there is a node count."""
         if self.node_count is None:
             return self.slot_count.min
         return self.slot_count.min * self.node_count.min
 
     @property
     def nslots_max(self) -> Optional[int]:
-        """Maximum total slot count (None = unbounded)."""
+        """Maximum total number of slots (``None`` = unbounded).
+
+        ``slot_count.max``, times ``node_count.max`` when there is a node count."""
         if self.node_count is None:
             return self.slot_count.max
         if self.node_count.max is None or self.slot_count.max is None:
@@ -317,20 +383,51 @@ class ResourceRequest:
 
     @property
     def ncores(self) -> int:
-        """Total cores requested: ``nslots * slot_size``."""
+        """Minimum total cores, ``nslots * slot_size``."""
         return self.nslots * self.slot_size
 
     @property
     def ngpus(self) -> int:
-        """Total GPUs requested: ``nslots * gpu_per_slot``."""
+        """Minimum total GPUs, ``nslots * gpu_per_slot``."""
         return self.nslots * self.gpu_per_slot
 
     @classmethod
-    def from_jobspec(cls, jobspec: Mapping) -> "ResourceRequest":
-        """Parse a jobspec dict (RFC 14/25) into a request; the dict is not changed.
+    def from_jobspec(cls, jobspec: Mapping, strict: bool = False) -> "ResourceRequest":
+        """Parse a jobspec (RFC 14/25) into a request, the way flux-core's pool does;
+        the dict is not changed.
 
-        Raises ``ValueError`` (or ``TypeError``/``KeyError``) with a message for
-        anything it cannot use, including a malformed constraint (F3).
+        The resource tree is walked depth-first, in list order: a ``node``
+        vertex gives the node count (scaled by the counts of the non-node
+        vertices above it), a ``slot`` vertex the slot count, ``core`` and
+        ``gpu`` vertices the cores and GPUs per slot (their minimum counts);
+        ``"exclusive": true`` on a node or slot makes the request exclusive.
+        Other vertex types are walked through. Later vertices overwrite earlier
+        ones (siblings are not added), and without a node vertex the counts of
+        enclosing vertices are dropped (flux-core behaviour). An exclusive
+        request without a node vertex takes one whole node per slot.
+        ``attributes.system.duration`` (seconds; a numeric string is read as a
+        number) becomes :attr:`duration`, ``attributes.system.constraints`` the
+        constraint, checked here.
+
+        Args:
+            jobspec: The jobspec dict.
+            strict: Also refuse counts RFC 14 does not allow, which flux-core's
+                pool reads leniently (a list, float, bool or null count as 1; a
+                dict without ``min``; non-integer dict fields; 0), and apply RFC
+                31 to the letter to the constraint.
+
+        Returns:
+            The request.
+
+        Raises:
+            ValueError: ``"jobspec has no resources"``; ``"Unable to determine
+                slot count"`` / ``"slot size"`` (no slot or core vertex); for
+                version 1, ``"getting duration: Object item not found: system"``
+                or ``"... duration"``; a bad count; a duration that is not a
+                number; a malformed constraint; nesting deeper than 100 levels
+                (the message says "depth"; never a ``RecursionError``).
+            TypeError: ``jobspec`` is not a ``Mapping``, or a part of it has a
+                wrong type.
         """
         if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
             raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
@@ -339,6 +436,8 @@ class ResourceRequest:
             raise ValueError("jobspec has no resources")
         walk = _Walk()
         walk.visit(resources, 1, 0)
+        if strict:
+            _check_strict_counts(resources)
 
         attributes = jobspec.get("attributes", _EMPTY)
         if type(attributes) is not dict and not isinstance(attributes, Mapping):
@@ -368,11 +467,11 @@ class ResourceRequest:
         if constraint is not None:
             # The cache hit inline (the common case); see _validate_constraint.
             try:
-                known = marshal.dumps(constraint, 2) in _VALID_CONSTRAINTS
+                known = marshal.dumps((strict, constraint), 2) in _VALID_CONSTRAINTS
             except (ValueError, TypeError, RecursionError):
                 known = False
             if not known:
-                _validate_constraint(constraint)
+                _validate_constraint(constraint, strict)
         return cls(
             node_count,
             slot_count,
@@ -386,12 +485,12 @@ class ResourceRequest:
 
 
 _EMPTY: Mapping = {}  # never changed: the default of absent attributes
-_VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of constraints that validated
+_VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of (strict, constraint) that validated
 _VALID_CONSTRAINTS_MAX = 1024          # entries
 _VALID_CONSTRAINT_BYTES = 4096         # longest key kept (bounds the cache at 4 MiB)
 
 
-def _validate_constraint(constraint: Any) -> None:
+def _validate_constraint(constraint: Any, strict: bool) -> None:
     """``constraint.validate``, remembering the constraints that passed.
 
     A scheduler sees the same few constraints over and over, each decoded anew
@@ -400,13 +499,13 @@ def _validate_constraint(constraint: Any) -> None:
     other object raises, and is then validated every time), and equal bytes
     mean equal content, which is all validation looks at."""
     try:
-        key = marshal.dumps(constraint, 2)
+        key = marshal.dumps((strict, constraint), 2)
     except (ValueError, TypeError, RecursionError):
-        _constraint.validate(constraint)
+        _constraint.validate(constraint, strict)
         return
     if key in _VALID_CONSTRAINTS:
         return
-    _constraint.validate(constraint)
+    _constraint.validate(constraint, strict)
     if len(key) > _VALID_CONSTRAINT_BYTES:
         return
     if len(_VALID_CONSTRAINTS) >= _VALID_CONSTRAINTS_MAX:
@@ -415,12 +514,40 @@ def _validate_constraint(constraint: Any) -> None:
 
 
 def _duration(value: Any) -> float:
+    # flux-core reads the duration with float(): True is 1 s, "60" is 60 s.
     if not value:
         return 0.0
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+    if isinstance(value, (int, float, str)):
         try:
             return float(value)
         except (ValueError, OverflowError):
             pass
     raise ValueError(f"jobspec duration must be a number, got {value!r}")
 
+
+
+def _check_strict_counts(vertices: list) -> None:
+    """Refuse, in strict mode, every count RFC 14 does not allow (SPEC §15).
+
+    Runs after the ordinary walk, which has checked the nesting depth and the
+    vertex types and has refused counts below 1 and ``max`` below ``min``.
+    """
+    stack = [vertices]
+    while stack:
+        for vertex in stack.pop():
+            count = vertex.get("count", 1)
+            where = f"jobspec {vertex.get('type', '')!s} count"
+            if isinstance(count, bool) or not isinstance(count, (int, str, Mapping)):
+                raise ValueError(f"{where} must be an integer or an RFC 14 range, got {count!r}")
+            if isinstance(count, Mapping):
+                if "min" not in count:
+                    raise ValueError(f"{where} {dict(count)!r} has no 'min'")
+                for key in ("min", "max", "operand"):
+                    value = count.get(key)
+                    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                        raise ValueError(f"{where}: {key} must be an integer, got {value!r}")
+                if count.get("operator", "+") not in ("+", "*", "^"):
+                    raise ValueError(f"{where}: unknown operator {count['operator']!r}")
+            children = vertex.get("with")
+            if children:
+                stack.append(children)

@@ -1,4 +1,4 @@
-"""``ResourcePool``: the public wrapper that scheduler code holds (SPEC §4.1).
+"""``ResourcePool``: the public wrapper that scheduler code holds.
 
 It dispatches on R's version to an implementation (``Rv1Pool``) kept in
 ``self.impl`` and delegates to it. ``alloc()`` and ``copy()`` return the
@@ -23,9 +23,46 @@ _IMPLEMENTATIONS = {1: Rv1Pool}
 
 
 class ResourcePool:
-    """A resource pool built from R (JSON text or dict), an ``Rv1Pool``, or None.
+    """The resource pool a scheduler holds: flux-core's ``flux.resource.ResourcePool``.
 
-    Keyword arguments (``policy=...``) go to the implementation.
+    A thin wrapper that picks the implementation for R's version (only R version 1,
+    :class:`Rv1Pool`, exists), keeps it in :attr:`impl` and delegates every method to
+    it, as flux-core's wrapper does. ``alloc()`` and ``copy()`` return an instance of
+    the wrapper's own class (a subclass stays a subclass), made without calling
+    ``__init__``, so a subclass whose constructor takes other arguments keeps working.
+
+    Args:
+        arg: R version 1 (RFC 20) as JSON text (``str``) or a ``Mapping``; an
+            :class:`Rv1Pool` instance (wrapped as is, its ``version`` kept); or
+            ``None`` for an empty pool of ``version``.
+        version: The R version used when ``arg`` is ``None`` (default 1). A
+            ``version`` key inside R wins over this argument.
+        log: Optional callable ``log(level, message)`` with syslog levels; the pool
+            calls it after each successful alloc, free and register_alloc, like
+            flux-core's pool. Copies never log.
+        **kwargs: Passed to the implementation: ``policy`` is ``"first-fit"``
+            (default), ``"worst-fit"`` (flux-core's placement) or ``"best-fit"``;
+            ``strict=True`` selects strict mode (see :attr:`strict`); unknown names
+            are accepted and ignored (flux-core's schedulers forward their
+            ``pool_kwargs``).
+
+    Raises:
+        TypeError: ``arg`` is not ``None``, ``str``, a ``Mapping`` or an ``Rv1Pool``
+            (``"ResourcePool cannot be instantiated from <type>"``), or JSON text that
+            is not an object.
+        ValueError: Malformed JSON; a version other than 1 (``1.0`` counts as 1, as
+            in flux-core; otherwise ``"R version <v> not supported by
+            ResourcePool"``); an unknown ``policy``; malformed R content (bad idsets
+            or hostlists, a rank listed twice, a bound exceeded; in strict mode also
+            what Flux's C code refuses).
+        KeyError: R without ``version``, or an ``R_lite`` entry without ``rank``
+            (flux-core raises ``KeyError`` there too).
+
+    Attributes:
+        impl: The implementation (an :class:`Rv1Pool`).
+        version: The R version (1).
+        InsufficientResources: The class :class:`fluxpool.InsufficientResources`.
+        InfeasibleRequest: The class :class:`fluxpool.InfeasibleRequest`.
     """
 
     InsufficientResources = InsufficientResources
@@ -45,8 +82,10 @@ class ResourcePool:
             version = arg.get("version", version)
         elif arg is not None:
             raise TypeError(f"ResourcePool cannot be instantiated from {type(arg)}")
-        implementation = (_IMPLEMENTATIONS.get(version)
-                          if type(version) is int else None)
+        # flux-core looks the version up in a dict, so 1.0 selects version 1 too.
+        if type(version) is float and version.is_integer():
+            version = int(version)
+        implementation = _IMPLEMENTATIONS.get(version) if type(version) is int else None
         if implementation is None:
             raise ValueError(f"R version {version} not supported by ResourcePool")
         self.impl = implementation(arg, log=log, **kwargs)
@@ -69,17 +108,36 @@ class ResourcePool:
 
     @property
     def generation(self) -> int:
-        """Mutation counter (SPEC §10)."""
+        """Mutation counter (``int``, 0 for a new pool).
+
+        Goes up by exactly one with every successful ``alloc``, every ``free`` that
+        released or changed something, ``register_alloc``, ``update_expiration`` of a
+        recorded job, ``mark_up``, ``mark_down`` and ``remove_ranks``; never with a
+        failed call, a query, a copy or a view, or a change of start or expiration
+        time. flux-core's sched-backfill uses it as a cache key."""
         return self.impl.generation
 
     @property
     def policy(self) -> str:
-        """The placement policy."""
+        """The placement policy, ``"first-fit"``, ``"worst-fit"`` or ``"best-fit"``."""
         return self.impl.policy
 
     @property
+    def strict(self) -> bool:
+        """True when the pool runs in strict mode (``strict=True``).
+
+        In strict mode, input that Flux's own C code refuses, and flux-core's
+        lenient job handling (a reused jobid, a free of an unknown job, a partial
+        free of part of a rank, an overlapping register_alloc), raise
+        ``ValueError``."""
+        return self.impl.strict
+
+    @property
     def expiration(self) -> float:
-        """The pool's expiration (0.0 = none)."""
+        """The pool's expiration, seconds since the epoch (0.0 = none).
+
+        A job allocated without a duration ends at this time. Setting it does not
+        change :attr:`generation` (flux-core behaviour)."""
         return self.impl.expiration
 
     @expiration.setter
@@ -88,97 +146,123 @@ class ResourcePool:
 
     @property
     def scheduling(self) -> Any:
-        """R's opaque ``scheduling`` value, or None."""
+        """R's opaque ``scheduling`` value (a fresh copy), or ``None`` when R had none
+        or a falsy one."""
         return self.impl.scheduling
 
     def parse_resource_request(self, jobspec: Mapping) -> ResourceRequest:
-        """Parse a jobspec into a request."""
+        """Parse a jobspec into a :class:`ResourceRequest`; see
+        :meth:`Rv1Pool.parse_resource_request` for the rules and errors."""
         return self.impl.parse_resource_request(jobspec)
 
     def check_feasibility(self, request: Any) -> None:
-        """Raise ``InfeasibleRequest`` if the request can never fit."""
+        """Check that ``request`` could ever be met; see :meth:`Rv1Pool.check_feasibility`.
+
+        Raises:
+            InfeasibleRequest: Not even the pool's total capacity can meet it.
+            ValueError: The request's constraint is malformed."""
         self.impl.check_feasibility(request)
 
     def alloc(self, jobid: Any, request: Any) -> "ResourcePool":
-        """Allocate and return the allocated resources as a pool of this class."""
+        """Allocate ``request`` for ``jobid``; see :meth:`Rv1Pool.alloc`.
+
+        Returns:
+            The allocated resources as a new pool of this wrapper's class.
+
+        Raises:
+            InsufficientResources: Not now: not enough free resources.
+            InfeasibleRequest: Never: the pool's total capacity cannot meet it.
+            ValueError: The request's constraint or fields are malformed."""
         return self._wrap(self.impl.alloc(jobid, request))
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
-        """Release a job's resources (all, or those of ``R``)."""
+        """Release a job's resources; see :meth:`Rv1Pool.free`. A wrapper given as
+        ``R`` is read through its ``impl``."""
         self.impl.free(jobid, self._unwrap(R), final)
 
     def register_alloc(self, jobid: Any, R: Any) -> None:
-        """Record a running job's allocation (scheduler reconnect)."""
+        """Record a running job's allocation (the scheduler's hello after a reload);
+        see :meth:`Rv1Pool.register_alloc`."""
         self.impl.register_alloc(jobid, self._unwrap(R))
 
     def update_expiration(self, jobid: Any, expiration: float) -> None:
-        """Set a recorded job's end time."""
+        """Set a recorded job's end time (seconds since the epoch); see
+        :meth:`Rv1Pool.update_expiration`."""
         self.impl.update_expiration(jobid, expiration)
 
     def job_end_times(self) -> List[Tuple[Any, Any]]:
-        """``(jobid, end_time)`` of every recorded job."""
+        """``[(jobid, end_time), ...]`` for every recorded job, in the order the jobs
+        were first recorded; end times in seconds since the epoch (0.0 = none)."""
         return self.impl.job_end_times()
 
     def mark_up(self, ids: Any) -> None:
-        """Mark ranks up (``"all"`` or rank ids)."""
+        """Let ranks receive new allocations; see :meth:`Rv1Pool.mark_up`."""
         self.impl.mark_up(ids)
 
     def mark_down(self, ids: Any) -> None:
-        """Mark ranks down (``"all"`` or rank ids)."""
+        """Stop ranks from receiving new allocations; see :meth:`Rv1Pool.mark_down`."""
         self.impl.mark_down(ids)
 
     def remove_ranks(self, ranks: Any) -> None:
-        """Remove ranks from the pool."""
+        """Remove ranks from the pool for good; see :meth:`Rv1Pool.remove_ranks`."""
         self.impl.remove_ranks(ranks)
 
     def copy(self) -> "ResourcePool":
-        """An independent copy, of this class."""
+        """An independent copy (see :meth:`Rv1Pool.copy`), of this wrapper's class,
+        made without calling ``__init__``."""
         return self._wrap(self.impl.copy())
 
     def copy_allocated(self) -> ResourceSet:
-        """A view of what is allocated."""
+        """A :class:`ResourceSet` of the allocated cores and GPUs; see
+        :meth:`Rv1Pool.copy_allocated`."""
         return self.impl.copy_allocated()
 
     def copy_down(self) -> ResourceSet:
-        """A view of the down ranks."""
+        """A :class:`ResourceSet` of the down ranks; see :meth:`Rv1Pool.copy_down`."""
         return self.impl.copy_down()
 
     def to_resource_set(self) -> ResourceSet:
-        """A view of the whole topology."""
+        """A :class:`ResourceSet` of the whole topology; see
+        :meth:`Rv1Pool.to_resource_set`."""
         return self.impl.to_resource_set()
 
     def to_dict(self) -> Dict[str, Any]:
-        """R v1 as a dict."""
+        """The pool as a new R version 1 dict; see :meth:`Rv1Pool.to_dict`."""
         return self.impl.to_dict()
 
     def encode(self) -> str:
-        """R v1 as JSON text."""
+        """The pool as R version 1 JSON text: ``json.dumps(to_dict())``."""
         return self.impl.encode()
 
     def dumps(self) -> str:
-        """One-line summary."""
+        """The one-line summary Flux logs, e.g. ``"rank[0-3]/core[0-7]"``; see
+        :meth:`Rv1Pool.dumps`."""
         return self.impl.dumps()
 
     def count(self, name: str) -> int:
-        """Number of cores or GPUs."""
+        """Number of cores (``"core"``) or GPUs (``"gpu"``) in the topology; 0 for
+        any other name."""
         return self.impl.count(name)
 
     def ranks(self) -> IDset:
-        """The ranks."""
+        """The pool's ranks as an :class:`IDset` (a method, as on flux-core's pool)."""
         return self.impl.ranks()
 
     def nodelist(self) -> Hostlist:
-        """Host names in rank order."""
+        """Host names of the ranks in ascending rank order, as a :class:`Hostlist`."""
         return self.impl.nodelist()
 
     def nnodes(self) -> int:
-        """Number of ranks."""
+        """Number of ranks (nodes) in the pool (a method, as on flux-core's pool)."""
         return self.impl.nnodes()
 
     def set_expiration(self, expiration: float) -> None:
-        """Set the expiration."""
+        """Set the pool's expiration (seconds since the epoch; 0.0 = none). Does not
+        change :attr:`generation`."""
         self.impl.set_expiration(expiration)
 
     def set_starttime(self, starttime: float) -> None:
-        """Set the start time."""
+        """Set the start time (seconds since the epoch) written by ``to_dict()``; a
+        scheduler stamps allocation results with it. Does not change
+        :attr:`generation`."""
         self.impl.set_starttime(starttime)

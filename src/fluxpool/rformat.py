@@ -1,9 +1,9 @@
 """R version 1 (RFC 20): reading R into core values and writing it back.
 
 ``parse`` turns an R dict into a ``Topology`` plus the Python-side parts (host
-names, properties, times, scheduling); ``encode`` writes the exact key order
-and grouping of SPEC §2.4; ``dumps`` is the one-line summary of §2.5. Pools,
-allocation results and views all go through these three functions.
+names, properties, times, scheduling); ``encode`` writes R with Flux's key order
+and grouping; ``dumps`` is the one-line summary Flux logs. Pools, allocation
+results and views all go through these three functions.
 """
 
 import json
@@ -13,12 +13,24 @@ from typing import Any, Dict, List, Optional, Tuple
 from ._rv1core import IdRanges, Topology, decode_idset
 from .hostlist import NameTable
 
-__all__ = ["RParts", "parse", "parse_allocation", "parse_text", "encode", "dumps",
+__all__ = ["RParts", "bad_property_name", "parse", "parse_allocation", "parse_text", "encode", "dumps",
            "properties_within"]
 
 
 class RParts:
-    """Everything R v1 carries, in the form the pool keeps it."""
+    """Everything R version 1 carries, in the form the pool keeps it.
+
+    Attributes:
+        topo: The ranks with their cores and GPUs (the core's ``Topology``).
+        names: Host names of the ranks (a :class:`~fluxpool.hostlist.NameTable`).
+        has_nodelist: Whether R had a non-empty ``nodelist`` (only then is one
+            written back).
+        properties: Property name to ``IdRanges`` of ranks, as given.
+        starttime: Seconds since the epoch (0.0 when missing, null or 0).
+        expiration: Seconds since the epoch (0.0 when missing, null or 0).
+        nslots: ``execution.nslots`` when positive, else 0 (not written back).
+        scheduling: JSON text of a truthy ``scheduling`` value, else ``None``.
+    """
 
     __slots__ = ("topo", "names", "has_nodelist", "properties", "starttime",
                  "expiration", "nslots", "scheduling")
@@ -36,10 +48,26 @@ class RParts:
         self.scheduling = scheduling  # JSON text of a truthy value, else None
 
 
-def _time(execution: Mapping, key: str) -> float:
+# Property names (RFC 20, RFC 31): no operator characters, no white space (librlist).
+_BAD_PROPERTY_CHARS = frozenset("!&'\"^`|() \t\n\r\f\v")
+
+
+def bad_property_name(name: str) -> bool:
+    """True when ``name`` cannot be an RFC 20/31 property name: empty, or holding
+    one of ``! & ' " ^ ` | ( )`` or white space."""
+    return not name or any(ch in _BAD_PROPERTY_CHARS or ch.isspace() for ch in name)
+
+
+def _time(execution: Mapping, key: str, strict: bool = False) -> float:
     value = execution.get(key)
     if value is None:
         return 0.0
+    if isinstance(value, str) and not strict:
+        # flux-core reads R's times with float(): "5" is 5.0.
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"R execution.{key} must be a number, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"R execution.{key} must be a number, got {value!r}")
     try:
@@ -57,9 +85,36 @@ def _typed(container: Mapping, key: str, kind: type, default: Any, where: str) -
     return value
 
 
+def _ids(value: Any, where: str, strict: bool) -> IdRanges:
+    """An idset field of R. RFC 20 writes idset text; flux-core also reads an
+    integer or a list of integers (or of idset text), as its ``IDset()`` does,
+    and so does fluxpool except in strict mode."""
+    if isinstance(value, str):
+        return decode_idset(value)
+    if not strict and not isinstance(value, bool):
+        if isinstance(value, int):
+            return IdRanges.from_ints([value])
+        if isinstance(value, (list, tuple)):
+            result = IdRanges()
+            for item in value:
+                if isinstance(item, str):
+                    result = result.union(decode_idset(item))
+                elif isinstance(item, int) and not isinstance(item, bool):
+                    result = result.union(IdRanges.from_ints([item]))
+                else:
+                    raise TypeError(f"R {where} items must be ids, got {item!r}")
+            return result
+    raise TypeError(f"R {where} must be an idset string, got {value!r}")
+
+
 def parse_text(text: str) -> Any:
-    """Decode JSON text; ``ValueError`` when malformed, including nesting too
-    deep for the decoder (which would otherwise raise ``RecursionError``)."""
+    """Decode JSON text (``json.loads``).
+
+    Raises:
+        ValueError: Malformed JSON (``json.JSONDecodeError`` is a ``ValueError``),
+            including nesting too deep for the decoder, which would otherwise raise
+            ``RecursionError``.
+    """
     try:
         return json.loads(text)
     except RecursionError:
@@ -68,69 +123,131 @@ def parse_text(text: str) -> Any:
 
 def _version_and_execution(R: Mapping) -> Mapping:
     version = R["version"]
-    if version != 1 or isinstance(version, bool):
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or version != 1:
         raise ValueError(f"R version {version} not supported")
     return _typed(R, "execution", Mapping, {}, "")
 
 
-def _topology(execution: Mapping) -> Topology:
+def _topology(execution: Mapping, strict: bool = False) -> Topology:
     entries = []
     for entry in _typed(execution, "R_lite", list, [], "execution."):
         if not isinstance(entry, Mapping):
             raise TypeError(f"R_lite entry must be an object, got {entry!r}")
-        rank = entry["rank"]
-        if not isinstance(rank, str):
-            raise TypeError(f"R_lite rank must be an idset string, got {rank!r}")
+        ranks = entry["rank"]
+        ranks = decode_idset(ranks) if type(ranks) is str else _ids(ranks, "R_lite rank", strict)
         children = _typed(entry, "children", Mapping, {}, "R_lite entry ")
-        cores = _typed(children, "core", str, None, "R_lite children.")
-        gpus = _typed(children, "gpu", str, None, "R_lite children.")
-        entries.append((decode_idset(rank), cores, gpus))
+        cores = children.get("core")
+        if cores is not None and type(cores) is not str:
+            cores = _child_text(cores, "core", strict)
+        gpus = children.get("gpu")
+        if gpus is not None and type(gpus) is not str:
+            gpus = _child_text(gpus, "gpu", strict)
+        entries.append((ranks, cores, gpus))
     return Topology.from_entries(entries)
 
 
+def _child_text(value: Any, kind: str, strict: bool) -> str:
+    """A ``children`` idset as idset text (what the core decodes)."""
+    if isinstance(value, str):
+        return value
+    return _ids(value, f"R_lite children.{kind}", strict).encode()
+
+
 def parse_allocation(R: Mapping) -> Tuple[Topology, float]:
-    """Only what a free or a hello needs of R: its ranks, cores and GPUs, and
-    its expiration (the same checks as ``parse`` on those parts)."""
+    """Only what a free or a hello needs of R: ``(topology, expiration)``, the ranks
+    with their cores and GPUs and the expiration in seconds since the epoch. The
+    same checks and errors as :func:`parse` on those parts; host names and
+    properties are not read."""
     execution = _version_and_execution(R)
     return _topology(execution), _time(execution, "expiration")
 
 
-def parse(R: Mapping) -> RParts:
-    """Read an R v1 dict. ``KeyError`` when ``version`` or an entry's ``rank`` is
-    missing, ``ValueError`` for other versions and bad idsets, ``TypeError`` for
-    values of the wrong type; the dict is never kept or changed."""
-    execution = _version_and_execution(R)
-    topo = _topology(execution)
+def parse(R: Mapping, strict: bool = False) -> RParts:
+    """Read an R version 1 dict into :class:`RParts`; the dict is never kept or changed.
 
-    nodelist = _typed(execution, "nodelist", list, [], "execution.")
+    Idset fields may also be an integer or a list of integers or idset text, and
+    numbers may be numeric strings, as flux-core's Python pool reads them.
+
+    Args:
+        R: The R dict.
+        strict: Also refuse, with a ``ValueError``, what Flux's C code (librlist)
+            refuses: a nodelist naming more or fewer hosts than there are ranks, a
+            property name that is empty or holds an operator character or white
+            space, a property naming a rank R does not have; and R fields in the
+            forms only flux-core's Python pool reads (integers or lists for
+            idsets, strings for numbers).
+
+    Raises:
+        KeyError: ``version`` is missing (flux-core raises the same bare
+            ``KeyError('version')``), or an ``R_lite`` entry has no ``rank``.
+        ValueError: A version other than 1; a malformed idset or hostlist; a rank
+            in two ``R_lite`` entries (flux-core silently merges them); a bound
+            exceeded (ids, ranks, row memory); a time too large for a float; in
+            strict mode, the cases above.
+        TypeError: A value of the wrong type, naming its key (``R_lite`` not a list,
+            an entry not an object, ``rank`` not an idset, ``properties`` not an
+            object, a time not a number, ``nodelist`` not a list of strings).
+    """
+    execution = _version_and_execution(R)
+    topo = _topology(execution, strict)
+
+    nodelist = execution.get("nodelist")
+    if nodelist is None:
+        nodelist = []
+    if not isinstance(nodelist, (list, tuple)) or (strict and not isinstance(nodelist, list)):
+        raise TypeError(f"R execution.nodelist must be a list, got {type(nodelist).__name__}")
     for item in nodelist:
         if not isinstance(item, str):
             raise TypeError(f"R execution.nodelist entries must be strings, got {item!r}")
     names = NameTable.from_nodelist(nodelist, topo.ranks())
+    if strict and nodelist and names.host_count != len(topo):
+        relation = "less" if names.host_count < len(topo) else "greater"
+        raise ValueError(
+            f"R nodelist: number of hosts ({names.host_count}) is {relation} than "
+            f"node count ({len(topo)})"
+        )
 
     properties: Dict[str, IdRanges] = {}
     for name, ranks in _typed(execution, "properties", Mapping, {}, "execution.").items():
-        if not isinstance(ranks, str):
-            raise TypeError(f"R property {name!r} must be an idset string, got {ranks!r}")
-        properties[str(name)] = decode_idset(ranks)
+        members = _ids(ranks, f"property {name!r}", strict)
+        if strict:
+            if not isinstance(name, str) or bad_property_name(name):
+                raise ValueError(f"R property name {name!r} is not a valid property name")
+            outside = members.difference(topo.ranks())
+            if outside:
+                raise ValueError(
+                    f"R property {name!r} names ranks that R does not have: {outside.encode()}"
+                )
+        properties[str(name)] = members
 
-    nslots = _typed(execution, "nslots", int, 0, "execution.")
+    nslots = execution.get("nslots")
+    if isinstance(nslots, (str, float)) and not strict:
+        # flux-core reads nslots with int()
+        try:
+            nslots = int(nslots)
+        except (ValueError, OverflowError):
+            raise ValueError(f"R execution.nslots must be an integer, got {nslots!r}") from None
+    if nslots is None:
+        nslots = 0
+    if isinstance(nslots, bool) or not isinstance(nslots, int):
+        raise TypeError(f"R execution.nslots must be a int, got {type(nslots).__name__}")
     scheduling = R.get("scheduling")
     return RParts(
         topo,
         names,
         bool(nodelist),
         properties,
-        _time(execution, "starttime"),
-        _time(execution, "expiration"),
+        _time(execution, "starttime", strict),
+        _time(execution, "expiration", strict),
         nslots if nslots > 0 else 0,
         json.dumps(scheduling) if scheduling else None,
     )
 
 
 def properties_within(properties: Mapping, ranks: IdRanges, local: bool) -> Dict[str, IdRanges]:
-    """Each property intersected with ``ranks``, dropping empty ones (and, unless
-    ``local``, the instance-local names that begin with ``+``)."""
+    """Each property intersected with ``ranks``, dropping empty ones and, unless
+    ``local`` is true, the instance-local names that begin with ``+`` (RFC 20), as
+    flux-core does for allocation results. Returns a new dict."""
     out = {}
     for name, members in properties.items():
         if not local and name.startswith("+"):
@@ -156,8 +273,11 @@ def _nodelist(topo: Topology, names: NameTable) -> str:
 def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapping],
            starttime: float, expiration: float, nslots: int = 0,
            scheduling: Optional[str] = None) -> Dict[str, Any]:
-    """R v1 as a new dict, keys in SPEC §2.4 order. ``names`` None: no nodelist;
-    ``properties`` None or empty: no properties key."""
+    """R version 1 as a new dict, with Flux's key order and grouping.
+
+    ``names`` ``None``: no ``nodelist`` key; ``properties`` ``None`` or empty: no
+    ``properties`` key; ``nslots`` 0: no ``nslots`` key; ``scheduling`` (JSON text)
+    ``None``: no ``scheduling`` key. Times are seconds since the epoch."""
     groups = topo.cache.get("rlite")
     if groups is None:
         # A topology never changes: its groups are encoded once.
@@ -185,7 +305,9 @@ def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapp
 
 
 def dumps(topo: Topology) -> str:
-    """One-line summary: ``rank<R>/core<C>[,gpu<G>]`` per group of identical ranks."""
+    """The one-line summary: ``rank<R>/core<C>[,gpu<G>]`` per group of ranks with
+    identical cores and GPUs, ordered by lowest rank, joined by a space; idsets in
+    display form (bracketed when two or more members). ``""`` for no ranks."""
     return " ".join(
         f"rank{ranks.display()}/core{cores}" + (f",gpu{gpus}" if gpus else "")
         for ranks, cores, gpus in topo.groups(True)

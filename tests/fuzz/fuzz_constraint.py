@@ -73,6 +73,13 @@ def _evaluate(expr, depth=0):
         if not isinstance(operand, list) or not operand:
             raise Rejected("'not' needs a non-empty list")
         return ALL - _evaluate(operand[0], depth + 1)
+    # SPEC M22: a hostlist or ranks operand may be one string (or one integer
+    # rank), read as a one-item list; a properties object stands for its keys.
+    if op in ("hostlist", "ranks") and (
+            isinstance(operand, str) or (op == "ranks" and isinstance(operand, int))):
+        operand = [operand]
+    if op == "properties" and isinstance(operand, dict):
+        operand = list(operand)
     if not isinstance(operand, list):
         raise Rejected("operand not a list")
     if op == "properties":
