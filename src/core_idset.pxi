@@ -141,6 +141,10 @@ cdef class IdRanges:
         cdef char* p
         if self.nr == 0:
             return ""
+        if self.nr == 1:  # the common small case: no buffer
+            if self.lo[0] == self.hi[0]:
+                return str(self.lo[0])
+            return f"{self.lo[0]}-{self.hi[0]}"
         for k in range(self.nr):
             size += _digits(self.lo[k]) + 1
             if self.lo[k] != self.hi[k]:

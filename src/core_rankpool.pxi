@@ -624,9 +624,9 @@ cdef class RankPool:
 # A few freed state blocks are kept for reuse: a backfill pass copies the pool,
 # works on the copy and drops it, many times a second, and a recycled block is
 # already mapped, where a fresh one page-faults on every copy (34 MiB at
-# 1,048,576 ranks). Only large blocks are kept, and a larger one displaces the
-# smallest kept: the small blocks of allocation results come and go by the
-# thousand and must not crowd out the pool-sized one (malloc serves them fast).
+# 1,048,576 ranks). Any block takes a free place; a large one also displaces
+# the smallest kept, so the small blocks of allocation results, which come and
+# go by the thousand, never crowd out the pool-sized one.
 cdef enum:
     SPARE_BLOCKS = 4
 cdef size_t SPARE_MIN_BYTES = 1024 * 1024
@@ -651,7 +651,7 @@ cdef void* _block_get(size_t size) except NULL:
 
 cdef void _block_put(void* p, size_t size) noexcept:
     cdef int k, smallest = -1
-    if SPARE_MIN_BYTES <= size <= SPARE_MAX_BYTES:
+    if size <= SPARE_MAX_BYTES:
         for k in range(SPARE_BLOCKS):
             if _spare[k] == NULL:
                 _spare[k] = p
@@ -659,7 +659,7 @@ cdef void _block_put(void* p, size_t size) noexcept:
                 return
             if smallest < 0 or _spare_size[k] < _spare_size[smallest]:
                 smallest = k
-        if _spare_size[smallest] < size:
+        if size >= SPARE_MIN_BYTES and _spare_size[smallest] < size:
             free(_spare[smallest])
             _spare[smallest] = p
             _spare_size[smallest] = size

@@ -172,11 +172,13 @@ cdef class Topology:
         n = total
         # Each entry's core and GPU rows are built once, bit by bit, then
         # copied a word at a time to every rank of the entry.
-        cdef uint64_t* tc = <uint64_t*>_calloc((ne or 1) * wc, sizeof(uint64_t))
-        cdef uint64_t* tg = <uint64_t*>_calloc((ne or 1) * wg, sizeof(uint64_t))
-        cdef int32_t* sids = <int32_t*>_calloc(ne or 1, sizeof(int32_t))
+        # One block: per entry, its core row, GPU row, shape id and two counts.
+        cdef Py_ssize_t nent = ne or 1
+        cdef uint64_t* tc = <uint64_t*>_calloc(nent * (wc + wg + 2), sizeof(uint64_t))
+        cdef uint64_t* tg = tc + nent * wc
+        cdef int32_t* sids = <int32_t*>(tg + nent * wg)
         cdef RankEntry* order = NULL
-        cdef int32_t* ecount = <int32_t*>_calloc(2 * (ne or 1), sizeof(int32_t))
+        cdef int32_t* ecount = sids + nent
         cdef int32_t sid_e, nc_e, ng_e
         cdef uint64_t* src_c
         cdef uint64_t* src_g
@@ -249,9 +251,6 @@ cdef class Topology:
         finally:
             free(order)
             free(tc)
-            free(tg)
-            free(sids)
-            free(ecount)
         t._finish_counts()
         return t
 
