@@ -4,6 +4,8 @@
     python bench/bench_pool.py --sizes 16384 --json bench/results.json
     python bench/bench_pool.py --sizes 1048576 --policies worst-fit   # 1M ranks (not default)
     python bench/bench_pool.py --flux           # also flux-core's pool on the cold rows
+    PYTHONPATH=/tmp/flux-install/lib/flux/python3.11:src /usr/bin/python3 \
+        bench/bench_pool.py --tree-only --flux  # TreePool rows, flux-core's TreePool beside
 
 Each row is timed many times; the table shows the median and the minimum (the
 spread shows the machine's noise) in microseconds, and the ratio of the median
@@ -14,7 +16,10 @@ of the pool, ``copy_allocated()`` and ``copy_down()``) of a pool running 1,000
 jobs with 16 ranks down. Then resident bytes per rank (measured in a fresh
 interpreter), flux-core's times on the cold rows (``--flux``, where flux-core's
 Python bindings import) and ``parse_resource_request`` on every jobspec shape
-of SPEC §14, fluxpool and flux-core interleaved. Benchmarks are never run as tests.
+of SPEC §14, fluxpool and flux-core interleaved. Last the TreePool table (SPEC §17):
+alloc+free of 1 core, 4 cores + 1 GPU, a NUMA domain and a whole node, and copy(), on
+ranks of 2 sockets x 2 NUMA domains (the GPUs split across them), with flux-core's
+TreePool beside it under ``--flux``. Benchmarks are never run as tests.
 """
 
 import argparse
@@ -27,7 +32,7 @@ import sys
 import time
 from typing import Callable, Dict, List
 
-from fluxpool import ResourcePool, __version__
+from fluxpool import ResourcePool, TreePool, __version__
 from fluxpool.idset import decode
 
 CORES, GPUS = 128, 8
@@ -288,6 +293,92 @@ def print_parse(rows: Dict[str, Dict[str, List[float]]]) -> None:
         print(line)
 
 
+# TreePool: 2 sockets x 2 NUMA domains of 32 cores, the 8 GPUs split 2 per domain.
+TREE_TOPO = {"socket": [
+    {"numa": [{"cores": f"{32 * d}-{32 * d + 31}", "gpus": f"{2 * d}-{2 * d + 1}"}
+              for d in (2 * s, 2 * s + 1)]}
+    for s in range(2)
+]}
+CORES_4_GPU_1 = {"type": "slot", "count": 1, "label": "task",
+                 "with": [{"type": "core", "count": 4}, {"type": "gpu", "count": 1}]}
+NUMA_EXCL = {"type": "slot", "count": 1, "label": "task",
+             "with": [{"type": "numa", "count": 1, "exclusive": True}]}
+NODE_EXCL = {"type": "node", "count": 1, "exclusive": True,
+             "with": [{"type": "slot", "count": 1, "label": "task",
+                       "with": [{"type": "core", "count": 1}]}]}
+TREE_ROWS = {"1 core": ONE_CORE, "4 cores + 1 GPU": CORES_4_GPU_1,
+             "numa-exclusive": NUMA_EXCL, "node-exclusive": NODE_EXCL}
+
+
+def make_tree_R(nranks: int) -> dict:
+    R = make_R(nranks)
+    R["scheduling"] = {"writer": "TreePool",
+                       "children": [{"ranks": f"0-{nranks - 1}", "topo": TREE_TOPO}]}
+    return R
+
+
+def flux_tree_pool():
+    """flux-core's TreePool class, or None where flux is not importable."""
+    try:
+        from flux.resource.TreePool import TreePool as FluxTreePool
+    except ImportError:
+        return None
+    return FluxTreePool
+
+
+def bench_tree(pool_class, nranks: int, reps: int, budget_s: float) -> Dict[str, List[float]]:
+    """alloc+free of each TREE_ROWS request on a pool with one busy rank, and
+    copy() of a pool holding 21 jobs."""
+    R = make_tree_R(nranks)
+    pool = pool_class(R)
+    pool.alloc(10**6, pool.parse_resource_request(jobspec(ONE_CORE)))
+    out: Dict[str, List[float]] = {}
+    for name, res in TREE_ROWS.items():
+        req = pool.parse_resource_request(jobspec(res))
+
+        def run(req=req):
+            pool.alloc(1, req)
+            pool.free(1)
+
+        out[f"alloc+free {name}"] = timed(run, reps, budget_s)
+    for j in range(20):
+        pool.alloc(100 + j, pool.parse_resource_request(jobspec(CORES_4_GPU_1)))
+    out["copy() with 21 jobs"] = timed(pool.copy, reps, budget_s)
+    return out
+
+
+def tree_main(sizes: List[int], reps: int, flux: bool) -> Dict[str, dict]:
+    """Print the TreePool table (fluxpool median, flux-core median, ratio)."""
+    FluxTreePool = flux_tree_pool() if flux else None
+    rows: Dict[str, dict] = {}
+    for n in sizes:
+        for row, samples in bench_tree(TreePool, n, reps, 2.0).items():
+            rows.setdefault(row, {})[n] = {"fluxpool": summarize(samples)}
+        if FluxTreePool is not None:
+            for row, samples in bench_tree(FluxTreePool, n, 7, 20.0).items():
+                rows[row][n]["flux-core"] = summarize(samples)
+    print(f"TreePool, {CORES} cores x {GPUS} GPUs per rank in 2 sockets x 2 NUMA: "
+          "median µs per call, fluxpool / flux-core (ratio)")
+    print(f"{'operation':32}" + "".join(f"{n:>34,}" for n in sizes))
+    for row, by_size in rows.items():
+        line = f"{row:32}"
+        for n in sizes:
+            cell = by_size[n]
+            ours = cell["fluxpool"]["median_us"]
+            text = f"{ours:.1f}"
+            if "flux-core" in cell:
+                theirs = cell["flux-core"]["median_us"]
+                cell["ratio"] = theirs / ours
+                text += f" / {theirs:,.0f} ({theirs / ours:,.0f}x)"
+            line += f"{text:>34}"
+        print(line)
+    if len(sizes) > 1:
+        print("fluxpool growth, largest / smallest size: " + ", ".join(
+            f"{row} {by[sizes[-1]]['fluxpool']['median_us'] / by[sizes[0]]['fluxpool']['median_us']:.2f}"
+            for row, by in rows.items()))
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1024,16384,131072",
@@ -302,11 +393,19 @@ def main(argv=None) -> int:
     parser.add_argument("--parse-rounds", type=int, default=40,
                         help="interleaved batches per jobspec shape (0: no parse table)")
     parser.add_argument("--probe-memory", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tree-only", action="store_true",
+                        help="only the TreePool table (flux-core's TreePool beside it with --flux)")
     args = parser.parse_args(argv)
     if args.probe_memory:
         probe_memory(args.probe_memory)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.tree_only:
+        tree = tree_main(sizes, args.reps, args.flux)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"fluxpool": __version__, "treepool": tree}, f, indent=1)
+        return 0
     policies = args.policies.split(",")
 
     results: Dict[str, dict] = {"fluxpool": __version__, "python": sys.version.split()[0],
@@ -361,6 +460,7 @@ def main(argv=None) -> int:
                   f"{cell['flux_core_us']:,.0f} µs ({cell['ratio']:.1f}x)")
     if parse:
         print_parse(parse)
+    results["treepool"] = tree_main(sizes, args.reps, args.flux)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -7,6 +7,7 @@ ctypedef struct Agg:
     int32_t maxfg       # most free GPUs on an eligible rank
     int64_t maxK        # largest key fc*GW+fg (worst-fit bound)
     int64_t minKpos     # smallest key among ranks with fc > 0 (best-fit bound)
+    int64_t minK        # smallest key of any eligible rank (bound for zero-core queries)
     int64_t maxKfull    # largest key among ranks whose cores are all free
     int64_t minKfull    # smallest such key
 
@@ -38,6 +39,7 @@ cdef inline void _agg_clear(Agg* a) noexcept nogil:
     a.maxfg = -1
     a.maxK = -1
     a.minKpos = INT64_MAX
+    a.minK = INT64_MAX
     a.maxKfull = -1
     a.minKfull = INT64_MAX
 
@@ -47,6 +49,7 @@ cdef inline void _agg_merge(Agg* a, const Agg* b) noexcept nogil:
     if b.maxfg > a.maxfg: a.maxfg = b.maxfg
     if b.maxK > a.maxK: a.maxK = b.maxK
     if b.minKpos < a.minKpos: a.minKpos = b.minKpos
+    if b.minK < a.minK: a.minK = b.minK
     if b.maxKfull > a.maxKfull: a.maxKfull = b.maxKfull
     if b.minKfull < a.minKfull: a.minKfull = b.minKfull
 
@@ -164,6 +167,7 @@ cdef class RankPool:
             if fg > a.maxfg: a.maxfg = fg
             if K > a.maxK: a.maxK = K
             if fc > 0 and K < a.minKpos: a.minKpos = K
+            if K < a.minK: a.minK = K
             if fc == self.topo.nc[i]:
                 if K > a.maxKfull: a.maxKfull = K
                 if K < a.minKfull: a.minKfull = K
@@ -249,7 +253,7 @@ cdef class RankPool:
         elif q.c >= 1:
             lb = a.minKpos
         else:
-            lb = floor
+            lb = a.minK
         return lb if lb > floor else floor
 
     cdef void _best(self, const Query* q, Py_ssize_t v, Py_ssize_t blo, Py_ssize_t bhi,

@@ -1,4 +1,4 @@
-"""The simulator: SWF job -> jobspec mapping, FCFS and EASY on hand-made traces.
+"""The simulator: SWF job -> jobspec mapping, FCFS, EASY and conservative on hand-made traces.
 
 Every expected start time below was worked out by hand from the rules in
 ``fluxpool.simulate`` and is written as a literal.
@@ -6,16 +6,21 @@ Every expected start time below was worked out by hand from the rules in
 
 import pytest
 
+import fluxpool.simulate as simulate_module
 from fluxpool import ResourcePool
 from fluxpool.simulate import (
+    DEFAULT_SCHEDULER,
     CheckError,
     Simulation,
+    cluster_R,
     machine_shape,
     make_R,
+    plan_machine,
     rank_core_counts,
     simulate,
 )
 from fluxpool.swf import (
+    read_swf,
     job_duration,
     job_jobspec,
     job_processors,
@@ -124,7 +129,8 @@ def test_machine_shape_options_keep_the_processor_count():
     assert machine_shape(1152, 9216, nodes=2304) == (2304, 4)
     assert machine_shape(1152, 9216, nodes=10, cores_per_node=2) == (10, 2)
     assert machine_shape(None, 128, cores_per_node=8) == (16, 8)
-    assert machine_shape(256, None, cores_per_node=4) == (256, 4)
+    # nodes only (Lublin): MaxNodes one-processor nodes, so 4-core nodes are a quarter as many
+    assert machine_shape(256, None, cores_per_node=4) == (64, 4)
 
 
 def test_make_R():
@@ -173,7 +179,9 @@ def test_easy_summary_numbers():
     summary = result.summary()
     assert summary["allocs_per_s"] > 0
     assert summary["pool_calls"]["alloc"]["calls"] >= 5
-    assert summary["pool_calls"]["copy"]["calls"] >= 1
+    # one-core slots: core counts decide, so EASY needs no shadow copy of the pool
+    assert result.placement_note == "every job asks for one-core slots, so every policy gives the same schedule"
+    assert "copy" not in summary["pool_calls"]
 
 
 # Job 3 ends long after the shadow time (10) but the head (3 cores) leaves one
@@ -311,3 +319,240 @@ def test_check_follows_gpus_of_whole_node_jobs():
                       cores_per_node=2, node_exclusive=True, check=True)
     assert result.jobs_completed == 5
     assert result.checks > 0
+
+
+# -- conservative backfilling (issue 15) ---------------------------------------------------
+
+# One node of 4 cores, every job runs exactly its requested time. Job 2 (the
+# head, 3 cores) waits for job 1 (ends 10); job 3 (4 cores) will follow it at
+# 20. Job 4 (1 core, 100 s) fits now and leaves the head its 3 cores at 10, so
+# EASY starts it at 3, and job 3 waits until 103. Conservative gives job 3 its
+# reservation at 20 first, so job 4 cannot start before 30. Job 5 (1 core,
+# ends at 9) delays nobody and starts at once under both.
+TRACE_C = [
+    swf_job(1, 0, 10, 2, req_time=10),
+    swf_job(2, 1, 10, 3, req_time=10),
+    swf_job(3, 2, 10, 4, req_time=10),
+    swf_job(4, 3, 100, 1, req_time=100),
+    swf_job(5, 4, 5, 1, req_time=5),
+]
+
+
+def test_conservative_protects_every_reservation():
+    conservative = simulate(trace(*TRACE_C), cluster_R(1, 4), scheduler="conservative", check=True)
+    assert starts(conservative) == {1: 0, 2: 10, 3: 20, 4: 30, 5: 4}
+    easy = simulate(trace(*TRACE_C), cluster_R(1, 4), scheduler="easy", check=True)
+    assert starts(easy) == {1: 0, 2: 10, 3: 103, 4: 3, 5: 4}  # EASY protects the head only
+    fcfs = simulate(trace(*TRACE_C), cluster_R(1, 4), scheduler="fcfs", check=True)
+    assert starts(fcfs) == {1: 0, 2: 10, 3: 20, 4: 30, 5: 30}
+
+
+def test_conservative_reservations_move_forward_when_a_job_ends_early():
+    """Job 1 asked for 10 s but ends at 5: the head starts at 5 (job 5 holds
+    one core), job 3 after it at 15, job 4 behind job 3 at 25."""
+    jobs = [swf_job(1, 0, 5, 2, req_time=10)] + TRACE_C[1:]
+    result = simulate(trace(*jobs), cluster_R(1, 4), scheduler="conservative", check=True)
+    assert starts(result) == {1: 0, 2: 5, 3: 15, 4: 25, 5: 4}
+
+
+def random_exact_trace(rng, njobs, width):
+    """Jobs whose run time equals their requested time, submitted at distinct times."""
+    lines, submit = [], 0
+    for number in range(1, njobs + 1):
+        submit += rng.randint(1, 5)
+        run = rng.randint(1, 30)
+        lines.append(swf_job(number, submit, run, rng.randint(1, width), req_time=run))
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conservative_later_jobs_never_delay_earlier_ones(seed):
+    """With exact requested times, a job's start under conservative backfilling
+    depends only on the jobs ahead of it: dropping every later job changes no
+    start (the definition: a later job starts early only where it delays none)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = random_exact_trace(rng, 14, 4)
+    full = starts(simulate(trace(*lines), cluster_R(2, 2), scheduler="conservative", check=True))
+    for k in range(1, len(lines)):
+        prefix = starts(simulate(trace(*lines[:k]), cluster_R(2, 2), scheduler="conservative"))
+        assert prefix == {n: full[n] for n in prefix}, f"jobs after job {k} delayed an earlier one"
+
+
+def test_easy_can_delay_the_second_job_where_conservative_does_not():
+    """The same property fails for EASY on TRACE_C (job 4 delays job 3)."""
+    full = starts(simulate(trace(*TRACE_C), cluster_R(1, 4), scheduler="easy"))
+    prefix = starts(simulate(trace(*TRACE_C[:3]), cluster_R(1, 4), scheduler="easy"))
+    assert prefix[3] == 20 and full[3] == 103
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
+def test_schedulers_agree_with_the_pool_under_shapes(scheduler):
+    """Mixed shapes (whole nodes and 1-core slots on 4-core nodes): the pool
+    places, --check verifies every step, every job runs."""
+    import random
+
+    rng = random.Random(7)
+    lines = random_exact_trace(rng, 40, 8)
+    result = simulate(trace(*lines), cluster_R(2, 4), scheduler=scheduler, cores_per_node=4,
+                      node_exclusive=True, check=True)
+    assert result.jobs_completed == 40
+    assert result.placement_note is None
+    assert result.checks > 0
+
+
+# -- deep queues: a pass looks at the jobs it can start, not at the queue ----------------
+
+
+def test_deep_queue_easy_tries_only_jobs_that_fit():
+    """3,000 jobs submitted at once on 16 one-core nodes: core counts decide, so
+    the pool is asked to place each job exactly once (no failed alloc, no
+    shadow copy), however deep the queue."""
+    import random
+
+    rng = random.Random(3)
+    lines = []
+    for number in range(1, 3001):
+        run = rng.randint(10, 1000)
+        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8]), req_time=run * rng.randint(1, 3)))
+    for scheduler in ("easy", "conservative"):
+        result = simulate(trace(*lines), cluster_R(16, 1), scheduler=scheduler)
+        assert result.jobs_completed == 3000
+        assert result.cost.calls["alloc"] == 3000
+        assert "copy" not in result.cost.calls
+        # pool time is counted inside the same span as the wall time
+        assert result.cost.total_seconds <= result.wall_s
+
+
+def test_wait_index_finds_the_first_candidate():
+    from fluxpool.simulate import _WaitIndex
+
+    needs = [4, 1, 3, 1, 2, 1]
+    durations = [10.0, 50.0, 5.0, 8.0, 1.0, 2.0]
+    index = _WaitIndex(needs, durations)
+    for pos in range(6):
+        index.add(pos)
+    # at most 2 cores, ending within 9 s or at most 0 extra cores: job 3 (1 core, 8 s)
+    assert index.find(1, 2, 9.0, 0) == 3
+    # job 1 qualifies through the extra cores
+    assert index.find(1, 2, 9.0, 1) == 1
+    assert index.find(0, 0, 100.0, 100) == -1
+    index.remove(3)
+    assert index.find(1, 2, 9.0, 0) == 4
+    assert index.first_fitting(2, 1) == 5
+    assert index.count == 5
+
+
+# -- library use, machine and shapes (issue 15) -----------------------------------------
+
+
+def test_simulate_takes_what_read_swf_returns(tmp_path):
+    path = tmp_path / "t.swf"
+    path.write_text("; MaxProcs: 4\n" + "\n".join(TRACE_A) + "\n")
+    result = simulate(read_swf(path), cluster_R(1, 4))
+    assert result.scheduler == DEFAULT_SCHEDULER == "easy"
+    assert starts(result) == {1: 0, 2: 10, 3: 2, 4: 15, 5: 5}  # the EASY schedule above
+    with pytest.raises(TypeError, match="SwfJob"):
+        simulate(["1 0 -1 10 2"], cluster_R(1, 4))
+
+
+def test_cli_and_library_share_the_default_scheduler():
+    from fluxpool.cli import _parser
+
+    args = _parser().parse_args(["simulate"])
+    assert args.scheduler == DEFAULT_SCHEDULER
+    assert Simulation.__init__.__defaults__[0] == DEFAULT_SCHEDULER
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0, 4), "nodes must be 1 ... 4,194,304, got 0"),
+        ((5_000_000, 1), "nodes must be 1 ... 4,194,304, got 5,000,000"),
+        ((1, 100_000), "cores_per_node must be 1 ... 16,384, got 100,000"),
+        ((1, 4, 5000), "gpus_per_node must be 0 ... 4,096, got 5,000"),
+        ((4_194_304, 16_384), "the pool's bound is 256 MiB"),
+    ],
+)
+def test_cluster_R_bounds_name_the_argument(args, message):
+    with pytest.raises(ValueError, match=message):
+        cluster_R(*args)
+
+
+def test_cluster_R_types():
+    with pytest.raises(TypeError, match="nodes must be an int"):
+        cluster_R(2.0, 4)
+    assert ResourcePool(cluster_R(2, 4, 1)).dumps() == "rank[0-1]/core[0-3],gpu0"
+
+
+def test_new_pool_is_strict(monkeypatch):
+    seen = {}
+
+    class Recording(ResourcePool):
+        def __init__(self, R, **kwargs):
+            seen.update(kwargs)
+            super().__init__(R, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "ResourcePool", Recording)
+    simulate(trace(*TRACE_A), cluster_R(1, 4), policy="worst-fit")
+    assert seen == {"policy": "worst-fit", "strict": True}
+
+
+def test_plan_machine_says_why_and_warns():
+    kth = plan_machine(100, 100, nodes=99)
+    assert (kth.nodes, kth.cores_per_node) == (99, 2)
+    assert "--nodes 99" in kth.why and "MaxProcs 100" in kth.why
+    assert kth.warning == "the simulated cluster has 198 cores, 1.98 x the trace machine's 100 processors"
+    atlas = plan_machine(1152, 9216)
+    assert (atlas.describe(), atlas.warning) == ("1,152 nodes x 8 cores", None)
+    assert "MaxNodes 1,152 and MaxProcs 9,216" in atlas.why
+    lublin = plan_machine(256, None, cores_per_node=4)
+    assert (lublin.nodes, lublin.cores, lublin.warning) == (64, 256, None)
+    unknown = plan_machine(None, None, widest_job=12)
+    assert unknown.trace_processors is None and unknown.warning is None
+    assert "widest job" in unknown.why
+
+
+def test_jobspec_tasks_of_k_cores():
+    spec = make_jobspec(10, 60, cores_per_node=8, cores_per_task=4)
+    assert spec["resources"] == [
+        {"type": "slot", "count": 3, "label": "task", "with": [{"type": "core", "count": 4}]}
+    ]
+
+
+def test_jobspec_whole_nodes_split_into_tasks():
+    spec = make_jobspec(10, 60, cores_per_node=8, node_exclusive=True, cores_per_task=2, tasks_per_node=3)
+    node = spec["resources"][0]
+    assert (node["type"], node["count"], node["exclusive"]) == ("node", 2, True)  # 5 tasks, 3 per node
+    assert node["with"] == [{"type": "slot", "count": 3, "label": "task", "with": [{"type": "core", "count": 2}]}]
+    with pytest.raises(ValueError, match="needs node_exclusive"):
+        make_jobspec(10, 60, tasks_per_node=2)
+    with pytest.raises(ValueError, match="cores_per_task must be at least 1"):
+        make_jobspec(10, 60, cores_per_task=0)
+
+
+def test_placement_note():
+    one_core = simulate(trace(*TRACE_A), cluster_R(1, 4))
+    assert one_core.placement_note == "every job asks for one-core slots, so every policy gives the same schedule"
+    threes = simulate(trace(*TRACE_A), cluster_R(3, 8), cores_per_node=8, cores_per_task=3)
+    assert threes.placement_note == (
+        "every job asks for slots of 3 cores (2 per 8-core node), so every policy gives the same schedule"
+    )
+    whole = simulate(trace(swf_job(1, 0, 5, 4), swf_job(2, 0, 5, 8)), cluster_R(2, 4), cores_per_node=4,
+                     node_exclusive=True, tasks_per_node=2, cores_per_task=2)
+    assert whole.placement_note == "every job asks for whole nodes, so every policy gives the same schedule"
+    mixed = simulate(trace(*TRACE_A), cluster_R(2, 2), cores_per_node=2, node_exclusive=True)
+    assert mixed.placement_note is None
+    gpus = simulate(trace(*TRACE_A), cluster_R(1, 4, 1))
+    assert gpus.placement_note is None
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
+def test_slot_sizes_that_do_not_divide_the_node(scheduler):
+    """Slots of 3 cores on 8-core nodes: cores alone do not decide (8 free
+    cores on two nodes may hold no slot), so the pool decides and checks pass."""
+    lines = [swf_job(n, n, 7, 3 * (1 + n % 3), req_time=9) for n in range(1, 30)]
+    result = simulate(trace(*lines), cluster_R(3, 8), scheduler=scheduler, cores_per_node=8,
+                      cores_per_task=3, check=True)
+    assert result.jobs_completed == 29

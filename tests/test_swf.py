@@ -133,3 +133,77 @@ def test_malformed_file_error_names_the_file(tmp_path):
 def test_missing_file_is_an_oserror(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_swf(tmp_path / "absent.swf")
+
+
+# -- reading once, as a stream (issue 15) ------------------------------------------------
+
+
+def _jobs(trace):
+    return [(j.job_number, j.run_time) for j in trace.jobs]
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_dash_reads_standard_input(monkeypatch, packed):
+    import io
+    import sys
+
+    data = (HEADER + JOBS).encode()
+    if packed:
+        data = gzip.compress(data)
+    stdin = io.TextIOWrapper(io.BytesIO(data))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    trace = read_swf("-")
+    assert _jobs(trace) == [(1435, 0), (1436, 3600)]
+    assert trace.source == "<stdin>"
+    assert not stdin.buffer.closed  # standard input is left open
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_fifo_is_read_once(tmp_path, packed):
+    """A named pipe can be read only once: gzip is sniffed on the stream itself."""
+    import os
+    import threading
+
+    fifo = tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    data = (HEADER + JOBS).encode()
+    data = gzip.compress(data) if packed else data
+
+    def writer():
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    trace = read_swf(fifo)
+    thread.join()
+    assert _jobs(trace) == [(1435, 0), (1436, 3600)]
+    assert trace.header.max_procs == 9216
+
+
+def test_file_objects_binary_and_text(tmp_path):
+    import io
+
+    packed = io.BytesIO(gzip.compress((HEADER + JOBS).encode()))
+    assert _jobs(read_swf(packed, name="mem.swf.gz")) == [(1435, 0), (1436, 3600)]
+    plain = tmp_path / "t.swf"
+    plain.write_text(HEADER + JOBS)
+    with open(plain) as text:
+        trace = read_swf(text)
+        assert not text.closed
+    assert trace.source == str(plain)
+    with pytest.raises(TypeError, match="path, '-' or a file object"):
+        read_swf(42)
+
+
+def test_trace_iterates_over_its_jobs():
+    trace = parse_swf((HEADER + JOBS).splitlines(keepends=True))
+    assert len(trace) == 2
+    assert [j.job_number for j in trace] == [1435, 1436]
+
+
+def test_corrupt_gzip_on_a_stream_is_an_oserror():
+    import io
+
+    with pytest.raises(OSError, match="mem: corrupt gzip data"):
+        read_swf(io.BytesIO(gzip.compress((HEADER + JOBS).encode())[:40]), name="mem")

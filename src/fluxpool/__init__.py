@@ -13,10 +13,12 @@ from .jobspec import ResourceCount, ResourceRequest
 from .pool import ResourcePool
 from .resourceset import ResourceSet
 from .rv1 import Rv1Pool
+from .treepool import TreePool
 
 __all__ = [
     "ResourcePool",
     "Rv1Pool",
+    "TreePool",
     "ResourceRequest",
     "ResourceCount",
     "ResourceSet",

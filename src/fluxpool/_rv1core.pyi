@@ -93,3 +93,69 @@ class RankPool:
     def candidates(
         self, exclusive: bool, cores: int, gpus: int, mask: Optional[RankMask] = None
     ) -> List[Tuple[int, int, FrozenSet[int], FrozenSet[int]]]: ...
+
+MODE_CPU: int
+MODE_GPU: int
+MODE_CONTAINER: int
+TREE_STRICT_PACK: int
+TREE_STRICT_NOCORE: int
+
+class TreeTypes:
+    wc: int
+    wg: int
+    ntypes: int
+    nsets: int
+    def __init__(
+        self,
+        wc: int,
+        wg: int,
+        sets: List[List[Tuple[IdRanges, IdRanges]]],
+        levels: List[List[int]],
+    ) -> None: ...
+    def set_size(self, s: int) -> int: ...
+
+class TreeIndex:
+    types: TreeTypes
+    topo: Topology
+    def __init__(
+        self, types: TreeTypes, topo: Topology, assign: Optional[List[Tuple[IdRanges, int]]] = None
+    ) -> None: ...
+    def untyped(self) -> IdRanges: ...
+    def type_at(self, rank: int) -> int: ...
+    def restrict(self, sub: Topology) -> TreeIndex: ...
+    def type_counts(self, mask: Optional[RankMask] = None) -> List[int]: ...
+
+def tree_allocate(
+    pool: RankPool,
+    idx: TreeIndex,
+    mode: int,
+    nnodes: int,
+    nnodes_max: int,
+    nslots: int,
+    nslots_max: int,
+    slot_size: int,
+    gpu_per_slot: int,
+    exclusive: bool,
+    mask: Optional[RankMask] = None,
+    container_sets: Optional[List[int]] = None,
+    claim_node: bool = False,
+    strict: int = 0,
+    per_slot: int = 1,
+    hint: Optional[RankMask] = None,
+) -> Optional[Tuple[Topology, int]]: ...
+def tree_capacity(
+    idx: TreeIndex,
+    mode: int,
+    per_node: int,
+    slot_size: int,
+    gpu_per_slot: int,
+    exclusive: bool,
+    mask: Optional[RankMask] = None,
+    container_sets: Optional[List[int]] = None,
+    strict: int = 0,
+    per_slot: int = 1,
+) -> int: ...
+def tree_hint(idx: TreeIndex, container_sets: List[int]) -> RankMask: ...
+def tree_hint_touch(m: RankMask, idx: TreeIndex, container_sets: List[int], freed: Topology) -> None: ...
+def tree_hint_copy(m: RankMask) -> RankMask: ...
+def tree_last_visits() -> int: ...

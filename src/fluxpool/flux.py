@@ -6,6 +6,7 @@ pool class by name::
     flux module reload sched-simple pool-class=fluxpool.flux:WorstFitPool
     flux module reload sched-simple pool-class=fluxpool.flux     # pool_class, first-fit
     flux module reload sched-simple pool-class=fluxpool.flux:StrictWorstFitPool
+    flux module reload sched-simple pool-class=fluxpool.flux:TreePool   # SPEC §17
 
 A site's own subclass of fluxpool's ``Rv1Pool`` (overriding flux-core's
 placement hooks) is loaded through ``pool_class_for``: in the site's module,
@@ -54,6 +55,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without flux-co
 from . import errors as _errors
 from ._version import __version__
 from .rv1 import POLICIES, Rv1Pool
+from .treepool import TreeRv1Pool
 
 __all__ = [
     "FluxRv1Pool",
@@ -64,6 +66,8 @@ __all__ = [
     "StrictFirstFitPool",
     "StrictWorstFitPool",
     "StrictBestFitPool",
+    "TreePool",
+    "StrictTreePool",
     "pool_class",
     "pool_class_for",
     "InsufficientResources",
@@ -390,6 +394,30 @@ class StrictBestFitPool(BestFitPool):
 
     ``pool-class=fluxpool.flux:StrictBestFitPool``; see :class:`StrictFirstFitPool`.
     """
+
+    strict = True
+
+
+class TreePool(FluxPool):
+    """fluxpool's TreePool (SPEC §17): flux-core's ``flux.resource.TreePool``
+    placement (NUMA/socket locality, GPU affinity, container-exclusive and
+    node-exclusive requests) on fluxpool's core, for R with
+    ``scheduling.children`` (``ValueError`` otherwise).
+
+    Load it with ``pool-class=fluxpool.flux:TreePool``, or name it in R as
+    ``scheduling.writer = "fluxpool.flux:TreePool"`` (flux-core resolves
+    writers). ``strict`` (here, or in the scheduler's ``pool_kwargs``) fixes
+    flux-core's T5–T9; T1–T4 are always fixed, so running jobs on any rank
+    survive a scheduler reload. The policy is TreePool's own order (fewest
+    free cores, then GPUs, i.e. best-fit).
+    """
+
+    policy = "best-fit"
+    impl_class = TreeRv1Pool
+
+
+class StrictTreePool(TreePool):
+    """:class:`TreePool` in strict mode (SPEC §15, §17 T5–T9)."""
 
     strict = True
 

@@ -273,6 +273,7 @@ class _Walk:
                 low = count.min
             children = vertex.get("with")
             if kind == "node":
+                self._node_vertex()
                 self.nodes = count if count is not None else ResourceCount(low, low)
                 self.node_factor = factor
                 if vertex.get("exclusive", False):
@@ -288,8 +289,16 @@ class _Walk:
                 self.slot_size = low
             elif kind == "gpu":
                 self.gpu_per_slot = low
+            else:
+                self._other_vertex(kind, vertex, low, children)
             if children:
                 self.visit(children, factor * low, depth + 1)
+
+    def _node_vertex(self) -> None:
+        """Hook: a node vertex is about to be recorded (TreePool's walk)."""
+
+    def _other_vertex(self, kind: Any, vertex: Mapping, low: int, children: Any) -> None:
+        """Hook: a vertex that is not node, slot, core or GPU, with its minimum count."""
 
 
 class ResourceRequest:
@@ -429,31 +438,7 @@ class ResourceRequest:
             TypeError: ``jobspec`` is not a ``Mapping``, or a part of it has a
                 wrong type.
         """
-        if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
-            raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
-        resources = jobspec.get("resources")
-        if not resources:
-            raise ValueError("jobspec has no resources")
-        walk = _Walk()
-        walk.visit(resources, 1, 0)
-        if strict:
-            _check_strict_counts(resources)
-
-        attributes = jobspec.get("attributes", _EMPTY)
-        if type(attributes) is not dict and not isinstance(attributes, Mapping):
-            raise ValueError("jobspec attributes must be an object")
-        system = attributes.get("system")
-        if system is None:
-            duration = constraint = None
-            if jobspec.get("version") == 1:
-                raise ValueError("getting duration: Object item not found: system")
-        else:
-            if type(system) is not dict and not isinstance(system, Mapping):
-                raise ValueError("jobspec attributes.system must be an object")
-            duration = system.get("duration")
-            if duration is None and jobspec.get("version") == 1:
-                raise ValueError("getting duration: Object item not found: duration")
-            constraint = system.get("constraints") or None
+        walk, system = _walk_jobspec(jobspec, _Walk(), strict)
         if walk.slots is None:
             raise ValueError("Unable to determine slot count")
         if walk.slot_size is None:
@@ -463,15 +448,7 @@ class ResourceRequest:
         slot_count = walk.slots
         if walk.exclusive and node_count is None:
             node_count, slot_count = slot_count, ResourceCount(1, 1)
-        duration = _duration(duration) if duration else 0.0
-        if constraint is not None:
-            # A recent constraint again (the common case) costs a few equality
-            # tests; see _validate_constraint.
-            for ref, ref_strict in _RECENT_VALID:
-                if ref_strict is strict and constraint == ref:
-                    break
-            else:
-                _validate_constraint(constraint, strict)
+        duration, constraint = _system_fields(system, strict)
         return cls(
             node_count,
             slot_count,
@@ -510,6 +487,49 @@ def _only_text(value: Any) -> bool:
     return False
 
 
+def _walk_jobspec(jobspec: Any, walk: _Walk, strict: bool) -> Tuple[_Walk, Mapping]:
+    """Walk a jobspec's resources into ``walk`` and check its attributes the way
+    flux-core does; returns ``(walk, attributes.system or {})``."""
+    if type(jobspec) is not dict and not isinstance(jobspec, Mapping):
+        raise TypeError(f"jobspec must be an object, got {type(jobspec).__name__}")
+    resources = jobspec.get("resources")
+    if not resources:
+        raise ValueError("jobspec has no resources")
+    walk.visit(resources, 1, 0)
+    if strict:
+        _check_strict_counts(resources)
+
+    attributes = jobspec.get("attributes", _EMPTY)
+    if type(attributes) is not dict and not isinstance(attributes, Mapping):
+        raise ValueError("jobspec attributes must be an object")
+    system = attributes.get("system")
+    if system is None:
+        if jobspec.get("version") == 1:
+            raise ValueError("getting duration: Object item not found: system")
+        return walk, _EMPTY
+    if type(system) is not dict and not isinstance(system, Mapping):
+        raise ValueError("jobspec attributes.system must be an object")
+    if system.get("duration") is None and jobspec.get("version") == 1:
+        raise ValueError("getting duration: Object item not found: duration")
+    return walk, system or _EMPTY
+
+
+def _system_fields(system: Mapping, strict: bool) -> Tuple[float, Any]:
+    """``(duration, constraint)`` of attributes.system, the constraint validated."""
+    duration = system.get("duration")
+    duration = _duration(duration) if duration else 0.0
+    constraint = system.get("constraints") or None
+    if constraint is not None:
+        # A recent constraint again (the common case) costs a few equality
+        # tests; see _validate_constraint.
+        for ref, ref_strict in _RECENT_VALID:
+            if ref_strict is strict and constraint == ref:
+                break
+        else:
+            _validate_constraint(constraint, strict)
+    return duration, constraint
+
+
 def _validate_constraint(constraint: Any, strict: bool) -> None:
     """``constraint.validate``, remembering the constraints that passed.
 
@@ -519,7 +539,7 @@ def _validate_constraint(constraint: Any, strict: bool) -> None:
     other object raises, and is then validated every time), and equal bytes
     mean equal content, which is all validation looks at. The last few that
     passed are also kept as exact copies of dicts, lists and strings, which
-    ``from_jobspec`` compares with ``==`` first (cheaper than marshalling):
+    ``_system_fields`` compares with ``==`` first (cheaper than marshalling):
     an equal constraint has the same content, unless it is built of subclasses
     that override how they are read, which the pool's compile refuses later."""
     try:

@@ -232,6 +232,12 @@ def parse(R: Mapping, strict: bool = False) -> RParts:
     if isinstance(nslots, bool) or not isinstance(nslots, int):
         raise TypeError(f"R execution.nslots must be a int, got {type(nslots).__name__}")
     scheduling = R.get("scheduling")
+    try:
+        scheduling_text = json.dumps(scheduling) if scheduling else None
+    except RecursionError:
+        raise ValueError("R.scheduling nests too deeply") from None
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"R.scheduling is not JSON: {exc}") from None
     return RParts(
         topo,
         names,
@@ -240,7 +246,7 @@ def parse(R: Mapping, strict: bool = False) -> RParts:
         _time(execution, "starttime", strict),
         _time(execution, "expiration", strict),
         nslots if nslots > 0 else 0,
-        json.dumps(scheduling) if scheduling else None,
+        scheduling_text,
     )
 
 

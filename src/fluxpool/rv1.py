@@ -222,6 +222,8 @@ class Rv1Pool:
     #: True when a subclass overrides ``_sort_candidates`` or ``_select_resources``:
     #: then ``alloc`` builds flux-core's candidate list and calls them.
     _hooked_placement = False
+    #: The smallest ``slot_size`` a request may have (TreePool's requests may have 0).
+    _min_slot_size = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -479,7 +481,7 @@ class Rv1Pool:
             )
         _discrete_check(request)
         mask = self._mask(request)
-        size = _count_arg(request.slot_size, "slot_size", 1)
+        size = _count_arg(request.slot_size, "slot_size", self._min_slot_size)
         gpus = _count_arg(request.gpu_per_slot, "gpu_per_slot", 0)
         duration = request.duration
         if isinstance(duration, bool) or not isinstance(duration, (int, float)):
@@ -487,21 +489,7 @@ class Rv1Pool:
         if self._hooked_placement:
             topo, nslots = self._place_with_hooks(request, mask, size, gpus)
         else:
-            placed = self._core.allocate(
-                POLICIES[self.policy],
-                _count_arg(request.nnodes, "nnodes", 0),
-                _max_arg(request.nnodes_max, "nnodes_max"),
-                _count_arg(request.nslots, "nslots", 0),
-                _max_arg(request.nslots_max, "nslots_max"),
-                size,
-                gpus,
-                bool(request.exclusive),
-                mask,
-            )
-            if placed is None:
-                self._check_feasibility(request)
-                raise InsufficientResources("insufficient resources")
-            topo, nslots = placed
+            topo, nslots = self._place(request, mask, size, gpus)
         if duration > 0.0:
             end = time.time() + duration
         elif self._expiration > 0.0:
@@ -523,6 +511,28 @@ class Rv1Pool:
         if self.log is not None:
             self.log(syslog.LOG_DEBUG, f"alloc: {f58(jobid)}: {rformat.dumps(topo)}")
         return result
+
+    def _place(self, request: Any, mask: Optional[RankMask], size: int,
+               gpus: int) -> Tuple[Topology, int]:
+        """Place ``request`` on the compiled core under :attr:`policy` and mark it
+        allocated: ``(allocation, nslots)``. Raises ``InsufficientResources`` (or
+        ``InfeasibleRequest`` from ``_check_feasibility``) with nothing changed.
+        A subclass with its own compiled placement (TreePool) overrides it."""
+        placed = self._core.allocate(
+            POLICIES[self.policy],
+            _count_arg(request.nnodes, "nnodes", 0),
+            _max_arg(request.nnodes_max, "nnodes_max"),
+            _count_arg(request.nslots, "nslots", 0),
+            _max_arg(request.nslots_max, "nslots_max"),
+            size,
+            gpus,
+            bool(request.exclusive),
+            mask,
+        )
+        if placed is None:
+            self._check_feasibility(request)
+            raise InsufficientResources("insufficient resources")
+        return placed
 
     # -- flux-core's placement hooks (SPEC §16) -----------------------------
 

@@ -7,7 +7,8 @@ are freed), then submissions (queued in submit order, ties by job number),
 then one scheduling pass. A job started with a zero run time completes at the
 same instant, which triggers another round at that instant.
 
-Two schedulers:
+Three schedulers (``DEFAULT_SCHEDULER`` is ``easy``, for the library and the
+command alike):
 
 - ``fcfs``: strict first-come first-served. The queue head blocks every job
   behind it until it starts.
@@ -21,44 +22,94 @@ Two schedulers:
   start now if it fits the real pool and either ends by the shadow time, or
   its allocation (``register_alloc`` of the real placement on the shadow copy)
   still leaves room for the head there. All placement is done by the pool.
+- ``conservative``: conservative backfilling. In queue order, every waiting
+  job gets a reservation: the earliest time from which enough cores stay free
+  for its requested time, next to the running jobs (until their requested
+  end) and the reservations of the jobs ahead of it; a job whose reservation
+  is now starts now, so a later job starts early only where it delays no
+  reservation. Reservations are recomputed at every scheduling pass (a job
+  ending early pulls them forward). The profile counts cores and the pool
+  places each job when it starts. Where placement matters (see below), a job
+  the pool cannot place at its reservation keeps its place in line and is
+  tried again at the next event; a later job may then start before it.
+
+When a job fits exactly when enough cores are free (nodes of one size, no
+GPUs, and whole nodes only or slots of one size that divides the node size), so the schedulers decide from core
+counts and call the pool only to place a job that fits: the results are the
+same, without pool copies. A scheduling pass finds its backfill candidates
+through an index of the waiting jobs (smallest core count and requested time
+per range of the queue), so its cost grows with the jobs it can start, not
+with the depth of the queue.
 
 The scheduler's view of time is the jobspec duration (SWF requested time);
 the simulated truth is the SWF run time. After each ``alloc`` the job's end
 time is set with ``update_expiration(jobid, now + duration)`` (the pool would
 otherwise record wall-clock time), and at completion the job is freed with
 ``free(jobid)``. Every pool call is timed, so the summary can say what the
-pool itself cost.
+pool itself cost; the wall time spans the same work (from building the job
+requests to the last completion).
 """
 
+import bisect
 import heapq
 import math
 import time
-from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import InfeasibleRequest, InsufficientResources
 from .pool import ResourcePool
-from .swf import SwfJob, job_duration, job_processors, make_jobspec, skip_reason
+from .swf import SwfJob, SwfTrace, job_duration, job_processors, make_jobspec, skip_reason
+from .topotree import node_resources
+from .treepool import TreePool
 
 __all__ = [
     "SCHEDULERS",
     "POLICIES",
+    "TREE",
+    "tree_R",
     "SimulationError",
     "CheckError",
     "PoolCost",
     "SimulationResult",
     "Simulation",
     "simulate",
+    "new_pool",
+    "cluster_R",
     "make_R",
+    "placement_note",
+    "DEFAULT_SCHEDULER",
+    "DEFAULT_POLICY",
+    "MAX_NODES",
+    "MAX_CORES_PER_NODE",
+    "MAX_GPUS_PER_NODE",
     "machine_shape",
+    "plan_machine",
+    "Machine",
     "rank_core_counts",
 ]
 
 _clock = time.perf_counter
 
-SCHEDULERS = ("fcfs", "easy")
+SCHEDULERS = ("fcfs", "easy", "conservative")
 POLICIES = ("first-fit", "best-fit", "worst-fit")
+#: The scheduler ``simulate()``, ``Simulation`` and ``fluxpool simulate`` use unless told.
+DEFAULT_SCHEDULER = "easy"
+#: The placement name of a run on a TreePool (it places by node topology).
+TREE = "tree"
+
+#: The placement policy used unless told (the pool's own default).
+DEFAULT_POLICY = "first-fit"
+
+#: The largest cluster ``cluster_R`` builds: the pool's bound on ranks in one pool (README, Bounds).
+MAX_NODES = 4_194_304
+#: Cores per node: core ids run 0 ... 16,383 (README, Bounds).
+MAX_CORES_PER_NODE = 16_384
+#: GPUs per node: GPU ids run 0 ... 4,095 (README, Bounds).
+MAX_GPUS_PER_NODE = 4_096
+#: The pool's bound on its core and GPU rows, bytes (README, Bounds).
+MAX_ROW_BYTES = 256 * 1024 * 1024
 
 #: Bounded slowdown's lower bound on the run time, seconds (Feitelson's 10 s).
 BOUNDED_SLOWDOWN_TAU = 10.0
@@ -77,6 +128,97 @@ class CheckError(SimulationError):
 # -- cluster shape -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Machine:
+    """The simulated cluster and why it has that shape.
+
+    ``nodes`` x ``cores_per_node`` (+ ``gpus_per_node``); ``why`` says where
+    each number came from; ``trace_processors`` is the trace machine's
+    processor count (None when the header gives neither MaxProcs nor
+    MaxNodes); ``warning`` is set when the cluster's core count differs from it.
+    """
+
+    nodes: int
+    cores_per_node: int
+    gpus_per_node: int
+    why: str
+    trace_processors: Optional[int]
+
+    @property
+    def cores(self) -> int:
+        """Cores in the cluster."""
+        return self.nodes * self.cores_per_node
+
+    @property
+    def warning(self) -> Optional[str]:
+        """A sentence when the cluster's cores differ from the trace machine's processors."""
+        if self.trace_processors is None or self.cores == self.trace_processors:
+            return None
+        ratio = self.cores / self.trace_processors
+        return (
+            f"the simulated cluster has {self.cores:,} cores, {ratio:.2f} x the trace machine's "
+            f"{self.trace_processors:,} processors"
+        )
+
+    def describe(self) -> str:
+        """``100 nodes x 1 core`` (+ GPUs)."""
+        gpus = f" + {self.gpus_per_node} GPU{'s' if self.gpus_per_node != 1 else ''}" if self.gpus_per_node else ""
+        return (f"{self.nodes:,} node{'s' if self.nodes != 1 else ''} x {self.cores_per_node:,} "
+                f"core{'s' if self.cores_per_node != 1 else ''}{gpus}")
+
+
+def plan_machine(
+    max_nodes: Optional[int],
+    max_procs: Optional[int],
+    widest_job: int = 1,
+    nodes: Optional[int] = None,
+    cores_per_node: Optional[int] = None,
+    gpus_per_node: int = 0,
+) -> Machine:
+    """The simulated cluster for a trace header and the options given.
+
+    The trace machine's processor count is ``MaxProcs``; else ``MaxNodes``
+    (the Lublin model traces count one-processor nodes); else the widest
+    job's processors. Options win; what they leave open keeps that processor
+    count:
+
+    - no option: ``MaxNodes`` nodes of ceil(MaxProcs / MaxNodes) cores when
+      both are known (LLNL Atlas: 1152 x 8), otherwise one core per processor
+      (SWF counts processors, the unit a job was given);
+    - ``cores_per_node`` alone: ceil(processors / C) nodes of C cores;
+    - ``nodes`` alone: N nodes of ceil(processors / N) cores;
+    - both: as given.
+
+    Rounding up never makes the machine smaller than the trace's; when the
+    result differs from it, ``Machine.warning`` says by how much.
+    """
+    if max_procs:
+        total, source = max_procs, f"the trace's MaxProcs {max_procs:,}"
+    elif max_nodes:
+        total, source = max_nodes, f"the trace's MaxNodes {max_nodes:,} (one processor each)"
+    else:
+        total, source = max(widest_job, 1), f"the widest job ({max(widest_job, 1):,} processors; no MaxProcs/MaxNodes in the header)"
+    known = total if (max_procs or max_nodes) else None
+    if nodes is None and cores_per_node is None:
+        if max_nodes and max_procs:
+            shape = (max_nodes, -(-max_procs // max_nodes))
+            why = f"the trace's MaxNodes {max_nodes:,} and MaxProcs {max_procs:,}"
+        else:
+            shape = (total, 1)
+            why = f"one core per processor of {source}"
+    elif nodes is None:
+        assert cores_per_node is not None
+        shape = (-(-total // cores_per_node), cores_per_node)
+        why = f"--cores-per-node {cores_per_node:,}, nodes to hold {source}"
+    elif cores_per_node is None:
+        shape = (nodes, -(-total // nodes))
+        why = f"--nodes {nodes:,}, cores per node to hold {source}"
+    else:
+        shape = (nodes, cores_per_node)
+        why = "--nodes and --cores-per-node"
+    return Machine(shape[0], shape[1], gpus_per_node, why, known)
+
+
 def machine_shape(
     max_nodes: Optional[int],
     max_procs: Optional[int],
@@ -84,41 +226,41 @@ def machine_shape(
     nodes: Optional[int] = None,
     cores_per_node: Optional[int] = None,
 ) -> Tuple[int, int]:
-    """The ``(nodes, cores_per_node)`` of the simulated cluster.
+    """``(nodes, cores_per_node)`` of ``plan_machine`` (which also says why)."""
+    machine = plan_machine(max_nodes, max_procs, widest_job, nodes, cores_per_node)
+    return machine.nodes, machine.cores_per_node
 
-    Options win (``nodes``, ``cores_per_node``); what they leave open comes
-    from the trace header so that the machine keeps its processor count:
 
-    - ``MaxNodes`` and ``MaxProcs`` known: MaxNodes nodes of
-      ceil(MaxProcs / MaxNodes) cores (LLNL Atlas: 1152 x 8).
-    - only ``MaxProcs`` known: one core per node, MaxProcs nodes. SWF counts
-      processors, the unit a job was given, so each becomes a node; with
-      ``--cores-per-node C`` it is ceil(MaxProcs / C) nodes of C cores.
-    - only ``MaxNodes`` known (the Lublin model traces): MaxNodes nodes of one
-      core; the model's job sizes count those nodes.
-    - neither: the widest job in the trace, one core per node.
+def cluster_R(nodes: int, cores_per_node: int, gpus_per_node: int = 0, hostname: str = "node") -> Dict[str, Any]:
+    """R version 1 (a dict) for a cluster of identical nodes.
 
-    With one option given, the other is worked out from the processor count
-    when it is known (``--nodes N`` -> ceil(MaxProcs / N) cores each).
+    ``nodes`` nodes (ranks 0 ... nodes-1, hosts ``node0`` ...), each with
+    ``cores_per_node`` cores and ``gpus_per_node`` GPUs. This is the machine
+    ``fluxpool simulate`` builds; pass it to ``simulate()`` or ``ResourcePool``.
+
+    Raises ``TypeError`` for a count that is not an int, and ``ValueError``
+    naming the argument and its bound when ``nodes`` is not 1 ... 4,194,304
+    (``MAX_NODES``, the pool's most ranks), ``cores_per_node`` not
+    1 ... 16,384, ``gpus_per_node`` not 0 ... 4,096, or the pool's core and
+    GPU rows (nodes x (ceil(cores/64) + max(1, ceil(gpus/64))) x 8 bytes) would
+    exceed 256 MiB. Everything is checked before anything is built.
     """
-    total = max_procs if max_procs else (None if max_nodes else max(widest_job, 1))
-    if nodes is None and cores_per_node is None:
-        if max_nodes:
-            return max_nodes, -(-total // max_nodes) if total else 1
-        return total, 1
-    if nodes is None:
-        return (-(-total // cores_per_node) if total else max_nodes), cores_per_node
-    if cores_per_node is None:
-        return nodes, (-(-total // nodes) if total else 1)
-    return nodes, cores_per_node
-
-
-def make_R(nodes: int, cores_per_node: int, gpus_per_node: int = 0, hostname: str = "node") -> Dict[str, Any]:
-    """R version 1 for ``nodes`` identical nodes (ranks 0..nodes-1, hosts ``node0``...)."""
-    if nodes < 1 or cores_per_node < 1 or gpus_per_node < 0:
+    for name, value in (("nodes", nodes), ("cores_per_node", cores_per_node), ("gpus_per_node", gpus_per_node)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    for name, value, low, high in (
+        ("nodes", nodes, 1, MAX_NODES),
+        ("cores_per_node", cores_per_node, 1, MAX_CORES_PER_NODE),
+        ("gpus_per_node", gpus_per_node, 0, MAX_GPUS_PER_NODE),
+    ):
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be {low:,} ... {high:,}, got {value:,}")
+    row_bytes = nodes * (-(-cores_per_node // 64) + max(1, -(-gpus_per_node // 64))) * 8
+    if row_bytes > MAX_ROW_BYTES:
         raise ValueError(
-            f"a cluster needs at least one node and one core per node, got "
-            f"{nodes} node(s) x {cores_per_node} core(s), {gpus_per_node} GPU(s)"
+            f"{nodes:,} nodes x {cores_per_node:,} cores x {gpus_per_node:,} GPUs needs "
+            f"{row_bytes / 2**20:,.0f} MiB of core and GPU rows; the pool's bound is "
+            f"{MAX_ROW_BYTES // 2**20} MiB"
         )
     children = {"core": f"0-{cores_per_node - 1}" if cores_per_node > 1 else "0"}
     if gpus_per_node:
@@ -134,6 +276,48 @@ def make_R(nodes: int, cores_per_node: int, gpus_per_node: int = 0, hostname: st
             "nodelist": [hosts],
         },
     }
+
+
+#: The former name of ``cluster_R``, kept for existing callers.
+make_R = cluster_R
+
+
+def tree_R(nodes: int, topology: Mapping, hostname: str = "node") -> Dict[str, Any]:
+    """R version 1 (a dict) for ``nodes`` identical nodes of the topology
+    ``topology``, for a :class:`~fluxpool.TreePool`.
+
+    ``topology`` is one node's TREE of ``R.scheduling.children`` (draft RFC
+    49): named levels holding child objects down to leaves with ``cores`` and
+    optional ``gpus`` idsets, e.g. ``{"socket": [{"numa": [{"cores": "0-3",
+    "gpus": "0"}]}, ...]}``. Each node's cores and GPUs are those the leaves
+    name; ``scheduling.children`` gives every rank that tree. Raises what
+    ``cluster_R`` raises for the bounds, ``TypeError``/``ValueError`` for a
+    malformed tree or one with no cores, and what ``TreePool`` raises for it.
+    """
+    cores, gpus = node_resources(topology)
+    if not cores:
+        raise ValueError("the node topology names no cores")
+    R = cluster_R(nodes, cores.last + 1, gpus.last + 1 if gpus else 0, hostname)
+    children = {"core": cores.encode()}
+    if gpus:
+        children["gpu"] = gpus.encode()
+    R["execution"]["R_lite"][0]["children"] = children
+    ranks = R["execution"]["R_lite"][0]["rank"]
+    R["scheduling"] = {"writer": "fluxpool.flux:TreePool",
+                       "children": [{"ranks": ranks, "topo": topology}]}
+    TreePool(R, strict=True)  # the tree must describe the nodes: refused here if not
+    return R
+
+
+def new_pool(R: Any, policy: str = DEFAULT_POLICY) -> ResourcePool:
+    """The pool a simulation (and ``fluxpool alloc``) runs on, in strict mode
+    (SPEC §15): ``ResourcePool(R, policy=policy, strict=True)``, or, for
+    ``policy="tree"`` (``TREE``), ``TreePool(R, strict=True)``, which places by
+    the node topology in ``R.scheduling.children``. Raises what the pool class
+    raises for a bad R or policy (``ValueError``, ``TypeError``, ``KeyError``)."""
+    if policy == TREE:
+        return TreePool(R, strict=True)
+    return ResourcePool(R, policy=policy, strict=True)
 
 
 def _idset_ranges(text: str) -> Iterable[Tuple[int, int]]:
@@ -227,7 +411,12 @@ class SimulationResult:
     - ``skipped``: per reason (``no-processors``, ``negative-runtime``,
       ``too-wide``), the count; ``too_wide_ids``: the first few job numbers
       that can never fit the cluster.
-    - ``start_times``: job number -> simulated start time.
+    - ``start_times``: job number -> simulated start time; ``waits``: each
+      simulated job's wait, in submit order.
+    - ``placement_note``: why the placement policy cannot change this schedule
+      (the job shapes), or None.
+    - ``wall_s``: wall seconds from building the job requests to the end of
+      the run, the span in which ``cost`` counts the pool's seconds.
     """
 
     scheduler: str
@@ -247,6 +436,8 @@ class SimulationResult:
     checks: int = 0
     start_times: Dict[int, float] = field(default_factory=dict, repr=False)
     timeline: List[Tuple[float, int, int]] = field(default_factory=list, repr=False)
+    waits: List[float] = field(default_factory=list, repr=False)
+    placement_note: Optional[str] = None
 
     @property
     def jobs_skipped(self) -> int:
@@ -277,6 +468,7 @@ class SimulationResult:
             "pool_seconds": cost.total_seconds,
             "wall_s": self.wall_s,
             "checks": self.checks,
+            "placement_note": self.placement_note,
         }
 
 
@@ -295,37 +487,215 @@ class _Job:
         self.run = job.run_time
         self.duration = job_duration(job)
         self.request = request
-        self.min_cores = min_cores  # a lower bound on the cores it will hold
+        self.min_cores = min_cores  # a lower bound on the cores it will hold (exact when counts decide)
         self.start: Optional[float] = None
         self.cores = 0
         self.alloc: Any = None
+
+
+_INF = float("inf")
+#: Up to this many waiting jobs, EASY scans the queue in order instead of searching the index.
+_SCAN_LIMIT = 64
+
+
+class _MinTree:
+    """Values at positions 0 ... n-1 (infinity when absent) in a min-tree:
+    ``first(pos, limit)`` is the first position >= pos whose value is at most
+    ``limit``, in O(log n) node visits."""
+
+    __slots__ = ("size", "tree")
+
+    def __init__(self, n: int) -> None:
+        size = 1
+        while size < max(n, 1):
+            size *= 2
+        self.size = size
+        self.tree = [_INF] * (2 * size)
+
+    def set(self, pos: int, value: float) -> None:
+        tree = self.tree
+        i = pos + self.size
+        tree[i] = value
+        i >>= 1
+        while i:
+            low = tree[2 * i] if tree[2 * i] < tree[2 * i + 1] else tree[2 * i + 1]
+            if tree[i] == low:
+                break
+            tree[i] = low
+            i >>= 1
+
+    def first(self, pos: int, limit: float, stop: int) -> int:
+        """The first position in [pos, stop) with value <= limit, or -1."""
+        size, tree = self.size, self.tree
+        if pos >= stop or tree[1] > limit:
+            return -1
+        i = pos + size
+        while True:
+            if tree[i] <= limit:
+                while i < size:
+                    i *= 2
+                    if tree[i] > limit:
+                        i += 1
+                found = i - size
+                return found if found < stop else -1
+            while i & 1:
+                i >>= 1
+            if i == 0:
+                return -1
+            i += 1
+
+
+class _WaitIndex:
+    """The waiting jobs, by job index (queue order), for finding backfill candidates.
+
+    A min-tree of core counts over all jobs answers "the first waiting job
+    from here that needs at most F cores"; for each distinct core count, a
+    min-tree of requested times over that count's jobs answers "the first
+    waiting job of this size from here that ends within D". Both are exact,
+    so a search visits O(log n) nodes per core count it looks at, never the
+    queue.
+    """
+
+    def __init__(self, needs: Sequence[int], durations: Sequence[float], indexed: bool = True) -> None:
+        self.count = 0
+        #: Whether the trees are kept (FCFS needs only the count and the order).
+        self.indexed = indexed
+        #: The waiting positions in queue order (a dict keeps insertion order).
+        self.order: Dict[int, None] = {}
+        self.needs = needs
+        self.durations = durations
+        self.by_need = _MinTree(len(needs))
+        positions: Dict[int, List[int]] = {}
+        for pos, need in enumerate(needs):
+            positions.setdefault(need, []).append(pos)
+        self.widths = sorted(positions)
+        self.positions = positions
+        self.local = {need: {pos: k for k, pos in enumerate(p)} for need, p in positions.items()}
+        self.by_time = {need: _MinTree(len(p)) for need, p in positions.items()}
+
+    def add(self, pos: int) -> None:
+        """Mark the job at ``pos`` waiting."""
+        if self.indexed:
+            need = self.needs[pos]
+            self.by_need.set(pos, need)
+            self.by_time[need].set(self.local[need][pos], self.durations[pos])
+        self.order[pos] = None
+        self.count += 1
+
+    def remove(self, pos: int) -> None:
+        """Mark the job at ``pos`` no longer waiting."""
+        if self.indexed:
+            need = self.needs[pos]
+            self.by_need.set(pos, _INF)
+            self.by_time[need].set(self.local[need][pos], _INF)
+        del self.order[pos]
+        self.count -= 1
+
+    def first_fitting(self, pos: int, free: float) -> int:
+        """The first waiting position >= ``pos`` needing at most ``free`` cores, or -1."""
+        return self.by_need.first(pos, free, self.by_need.size)
+
+    def find(self, pos: int, free: float, within: float, extra: float) -> int:
+        """The first waiting position >= ``pos`` whose core count is at most
+        ``free`` and whose requested time is at most ``within`` or core count at
+        most ``extra``; -1 when there is none."""
+        best = self.by_need.first(pos, min(free, extra), self.by_need.size)
+        stop = best if best >= 0 else self.by_need.size
+        low = extra if extra > 0 else 0
+        widths = self.widths
+        for w in widths[bisect.bisect_right(widths, low):bisect.bisect_right(widths, free)]:
+            positions = self.positions[w]
+            k = bisect.bisect_left(positions, pos)
+            limit = bisect.bisect_left(positions, stop, k)
+            found = self.by_time[w].first(k, within, limit)
+            if found >= 0:
+                stop = positions[found]
+                best = stop
+        return best
+
+
+def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int = 0) -> Optional[str]:
+    """Why the placement policies must give the same schedule, or None when they may differ.
+
+    ``requests`` are parsed requests; ``core_counts`` is ``rank_core_counts``
+    of the pool; ``gpus`` its GPU count. Placement cannot matter when the pool
+    has no GPUs, its nodes are all one size, and either every request is for
+    whole nodes, or every request is for slots of one size K (each slot placed
+    anywhere takes one of a node's floor(C / K) places, so the free places
+    are the same whatever the policy).
+    """
+    shapes = _shapes(requests)
+    if shapes is None or gpus or len(core_counts) != 1:
+        return None
+    size = next(iter(core_counts))
+    if shapes == {("node", 0)}:
+        return "every job asks for whole nodes, so every policy gives the same schedule"
+    if len(shapes) == 1:
+        kind, k = next(iter(shapes))
+        what = "one-core slots" if k == 1 else f"slots of {k} cores ({size // k} per {size}-core node)"
+        return f"every job asks for {what}, so every policy gives the same schedule"
+    return None
+
+
+def _shapes(requests: Iterable[Any]) -> Optional[set]:
+    """{("node", 0)} for whole-node requests, ("slot", K) for slots of K cores;
+    None when a request asks for GPUs or there are none."""
+    shapes = set()
+    for request in requests:
+        if request.gpu_per_slot:
+            return None
+        shapes.add(("node", 0) if request.exclusive else ("slot", request.slot_size))
+    return shapes or None
+
+
+def _counts_decide(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int) -> bool:
+    """Whether "enough free cores" is exactly "fits": nodes of one size, no
+    GPUs, and whole nodes only or slots of one size K dividing the node size."""
+    shapes = _shapes(requests)
+    if shapes is None or gpus or len(core_counts) != 1 or len(shapes) != 1:
+        return False
+    kind, k = next(iter(shapes))
+    return kind == "node" or next(iter(core_counts)) % k == 0
 
 
 class Simulation:
     """One run of a trace through a scheduler on a pool.
 
     ``pool`` is used as given (it must be empty: nothing allocated). ``jobs``
-    are SWF jobs in any order. ``cores_per_node`` and ``node_exclusive`` shape
-    the jobspecs (``swf.make_jobspec``). ``check`` verifies the pool against
-    the simulator's own record of allocations after every scheduling step
-    (slower). ``progress`` is called with the number of jobs completed since
-    its last call; ``timeline`` records ``(time, busy cores, queued jobs)``
-    after every event instant (for plots).
+    are SWF jobs in any order, or the ``SwfTrace`` that ``read_swf`` returns.
+    ``cores_per_node``, ``node_exclusive``, ``cores_per_task`` and
+    ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``). ``check``
+    verifies the pool against the simulator's own record of allocations after
+    every scheduling step (slower). ``progress`` is called with the number of
+    jobs completed since its last call; ``timeline`` records ``(time, busy
+    cores, queued jobs)`` after every event instant (for plots).
+
+    Raises ``ValueError`` for an unknown scheduler or a shape option out of
+    range, and ``TypeError`` for ``jobs`` that are not SWF jobs.
     """
 
     def __init__(
         self,
         pool: ResourcePool,
-        jobs: Iterable[SwfJob],
-        scheduler: str = "fcfs",
+        jobs: Union[SwfTrace, Iterable[SwfJob]],
+        scheduler: str = DEFAULT_SCHEDULER,
         cores_per_node: int = 1,
         node_exclusive: bool = False,
         check: bool = False,
         progress: Optional[Callable[[int], None]] = None,
         timeline: bool = False,
+        cores_per_task: int = 1,
+        tasks_per_node: Optional[int] = None,
     ) -> None:
+        wall0 = _clock()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {scheduler!r} (choose from {', '.join(SCHEDULERS)})")
+        if isinstance(jobs, SwfTrace):
+            jobs = jobs.jobs
+        jobs = list(jobs)
+        for job in jobs:
+            if not isinstance(job, SwfJob):
+                raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(job).__name__}")
         self.pool = pool
         self.scheduler = scheduler
         self.check = check
@@ -338,7 +708,14 @@ class Simulation:
         self.skipped: Dict[str, int] = {}
         self.too_wide_ids: List[int] = []
         self.jobs: List[_Job] = []
-        self._prepare(sorted(jobs, key=lambda j: (j.submit_time, j.job_number)), cores_per_node, node_exclusive)
+        self._shapes = dict(cores_per_node=cores_per_node, node_exclusive=node_exclusive,
+                            cores_per_task=cores_per_task, tasks_per_node=tasks_per_node)
+        requests = self._prepare(sorted(jobs, key=lambda j: (j.submit_time, j.job_number)))
+        #: Why placement cannot change the schedule here, or None (see ``placement_note``).
+        self.placement_note = placement_note(requests, counts, pool.count("gpu"))
+        # With these shapes a job fits exactly when enough cores are free.
+        self._counts_decide = _counts_decide(requests, counts, pool.count("gpu"))
+        self._setup_wall = _clock() - wall0
 
     # Every pool call goes through one of these, so its wall time is counted.
 
@@ -352,15 +729,20 @@ class Simulation:
             cost.calls[name] = cost.calls.get(name, 0) + 1
             cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
 
-    def _prepare(self, jobs: Sequence[SwfJob], cores_per_node: int, node_exclusive: bool) -> None:
-        requests: Dict[Tuple[int, float], Tuple[Any, Optional[str]]] = {}
+    def _prepare(self, jobs: Sequence[SwfJob]) -> List[Any]:
+        """Build one request per distinct processor count; skip what cannot run.
+
+        The jobspec's duration is not what the simulator goes by (each job's
+        end time is set with ``update_expiration`` from its own requested
+        time), so jobs of one width share a request, whatever their times."""
+        requests: Dict[int, Tuple[Any, Optional[str]]] = {}
+        shapes = self._shapes
         for job in jobs:
             reason = skip_reason(job)
             if reason is None:
-                procs = job_processors(job)
-                key = (procs, job_duration(job))
+                key = job_processors(job)
                 if key not in requests:
-                    spec = make_jobspec(procs, key[1], cores_per_node, node_exclusive)
+                    spec = make_jobspec(key, job_duration(job), **shapes)
                     request = self._timed("parse_resource_request", self.pool.parse_resource_request, spec)
                     try:
                         self._timed("check_feasibility", self.pool.check_feasibility, request)
@@ -378,6 +760,7 @@ class Simulation:
             else:
                 min_cores = request.ncores
             self.jobs.append(_Job(len(self.jobs), job, request, min_cores))
+        return [request for request, reason in requests.values() if reason is None]
 
     # -- pool operations ---------------------------------------------------------
 
@@ -385,10 +768,13 @@ class Simulation:
         self._timed("update_expiration", self.pool.update_expiration, job.index, now + job.duration)
         job.start = now
         job.alloc = alloc
-        job.cores = alloc.count("core")
+        job.cores = job.min_cores if self._counts_decide else alloc.count("core")
         self.free_cores -= job.cores
         self.busy_cores += job.cores
         heapq.heappush(self.completions, (now + job.run, job.index))
+        if self._track_running:
+            bisect.insort(self.running, (now + job.duration, job.index))
+        self.waiting.remove(job.index)
         if self.check:
             self._check_start(job)
 
@@ -396,6 +782,9 @@ class Simulation:
         self._timed("free", self.pool.free, job.index)
         self.free_cores += job.cores
         self.busy_cores -= job.cores
+        if self._track_running:
+            running = self.running
+            del running[bisect.bisect_left(running, (job.start + job.duration, job.index))]
         if self.check:
             self._check_finish(job)
         job.alloc = None
@@ -409,32 +798,62 @@ class Simulation:
         except InfeasibleRequest as exc:  # _prepare() checked every job on this pool
             raise SimulationError(f"job {job.number}: pool reports infeasible after accepting it: {exc}") from exc
 
+    def _try_start(self, job: _Job, now: float) -> bool:
+        """Start ``job`` now if the real pool can place it."""
+        if job.min_cores > self.free_cores:
+            return False
+        alloc = self._try_alloc(self.pool, job)
+        if alloc is None:
+            return False
+        self._start(job, now, alloc)
+        return True
+
     # -- schedulers --------------------------------------------------------------
 
-    def _schedule(self, now: float) -> None:
-        queue = self.queue
-        while queue:
-            head = queue[0]
-            alloc = self._try_alloc(self.pool, head)
-            if alloc is None:
-                break
-            queue.popleft()
-            self._start(head, now, alloc)
-        if self.scheduler == "easy" and len(queue) > 1:
-            self._backfill(now)
+    def _head(self) -> Optional[_Job]:
+        """The first waiting job (the queue head), or None."""
+        jobs, pos = self.jobs, self._head_pos
+        while pos < self._arrived and jobs[pos].start is not None:
+            pos += 1
+        self._head_pos = pos
+        return jobs[pos] if pos < self._arrived else None
 
-    def _shadow(self, head: _Job) -> Tuple[float, ResourcePool, int]:
+    def _schedule(self, now: float) -> None:
+        head = self._head()
+        while head is not None and self._try_start(head, now):
+            head = self._head()
+        if head is None or self.waiting.count < 2:
+            return
+        if self.scheduler == "easy":
+            self._backfill(now, head)
+        elif self.scheduler == "conservative":
+            self._conservative(now, head)
+
+    def _shadow(self, head: _Job) -> Tuple[float, Optional[ResourcePool], int]:
         """When the head can start and what the pool will look like then.
 
         Returns the end time after which the head fits; the pool at that time
-        (a copy with every job ending by then freed, the head not allocated);
-        and at most how many cores stay free there once the head is placed
-        (EASY's "extra" cores: a bound used only to skip hopeless candidates).
+        (a copy with every job ending by then freed, the head not allocated;
+        None when core counts decide and no copy is needed); and at most how
+        many cores stay free there once the head is placed (EASY's "extra"
+        cores: exact when counts decide, otherwise a bound used only to skip
+        hopeless candidates).
         """
-        sim = self._timed("copy", self.pool.copy)
-        ends = sorted(self._timed("job_end_times", sim.job_end_times), key=lambda e: e[1])
         free_cores = self.free_cores
         jobs = self.jobs
+        if self._counts_decide:
+            running = self.running
+            k, n = 0, len(running)
+            while k < n:
+                end = running[k][0]
+                while k < n and running[k][0] == end:  # jobs ending at one time end together
+                    free_cores += jobs[running[k][1]].cores
+                    k += 1
+                if free_cores >= head.min_cores:
+                    return end, None, free_cores - head.min_cores
+            raise SimulationError(f"job {head.number} does not fit even an empty pool")
+        sim = self._timed("copy", self.pool.copy)
+        ends = sorted(self._timed("job_end_times", sim.job_end_times), key=lambda e: e[1])
         k, n = 0, len(ends)
         while k < n:
             end = ends[k][1]
@@ -450,28 +869,43 @@ class Simulation:
                 return end, sim, free_cores - head.min_cores
         raise SimulationError(f"job {head.number} does not fit even an empty pool")
 
-    def _backfill(self, now: float) -> None:
-        queue = self.queue
-        head = queue[0]
+    def _backfill(self, now: float, head: _Job) -> None:
+        if self.free_cores <= 0:
+            return
         if self._shadow_key == (head.index, self.pool.generation):
             end, base, extra = self._shadow_cache
         else:
             end, base, extra = self._shadow(head)
         # A job past its requested time is expected to end at any moment.
         shadow = max(end, now)
-        started = []
-        for job in list(queue)[1:]:
-            if self.free_cores <= 0:
-                break
-            if job.min_cores > self.free_cores:
-                continue
+        waiting = self.waiting
+        pos = head.index + 1
+        # A short queue is scanned in order; a deep one searched through the index.
+        scan = [p for p in waiting.order if p > head.index] if waiting.count <= _SCAN_LIMIT else None
+        k = 0
+        while self.free_cores > 0:
+            if scan is None:
+                # The index prunes on "requested time <= shadow - now"; the exact
+                # test is "now + requested time > shadow" (a hair of slack for rounding).
+                pos = waiting.find(pos, self.free_cores, (shadow - now) * (1 + 1e-9) + 1e-9, extra)
+                if pos < 0:
+                    break
+                job = self.jobs[pos]
+                pos += 1
+            else:
+                if k == len(scan):
+                    break
+                job = self.jobs[scan[k]]
+                k += 1
+                if job.min_cores > self.free_cores:
+                    continue
             ends_later = now + job.duration > shadow
             if ends_later and job.min_cores > extra:
                 continue  # it would still hold more cores at the shadow time than the head leaves
             alloc = self._try_alloc(self.pool, job)
             if alloc is None:
                 continue
-            if ends_later:
+            if ends_later and base is not None:
                 # Allowed only if the head still fits at the shadow time next to
                 # this job's real placement.
                 self._timed("register_alloc", base.register_alloc, job.index, alloc)
@@ -480,12 +914,9 @@ class Simulation:
                     self._timed("free", self.pool.free, job.index)
                     continue
                 self._timed("free", base.free, head.index)
-                extra -= alloc.count("core")
             self._start(job, now, alloc)
-            started.append(job)
-        if started:
-            gone = set(j.index for j in started)
-            self.queue = deque(j for j in queue if j.index not in gone)
+            if ends_later:
+                extra -= job.cores
         # base is still the pool at the shadow time: the jobs started above
         # that end later are registered in it, so it stays valid until the
         # real pool changes again.
@@ -533,23 +964,126 @@ class Simulation:
             )
             raise CheckError(f"the pool's allocations differ from the running jobs' on {len(diff)} rank(s): {details}")
 
+    def _conservative(self, now: float, head: _Job) -> None:
+        """Give every waiting job a reservation in queue order; start those reserved now.
+
+        The profile is free cores over time: now the free cores plus those of
+        running jobs past their requested end (expected to end at any moment),
+        then each running job's cores back at its requested end. A job's
+        reservation is the earliest breakpoint from which its cores stay free
+        for its requested time; it is subtracted there before the next job is
+        looked at. The pass stops once no job left can start now (none of them
+        finds its cores free from now for its requested time, next to the
+        reservations made so far): their reservations could only come later
+        still, and they start nobody. On a deep queue the profile near now
+        fills after a few reservations, so a pass looks at a few jobs.
+        """
+        if self.free_cores <= 0:
+            return
+        jobs, waiting = self.jobs, self.waiting
+        ts: List[float] = [now]
+        fs: List[int] = [self.free_cores]
+        for end, index in self.running:
+            cores = jobs[index].cores
+            if end <= now:
+                fs[0] += cores
+                continue
+            if end != ts[-1]:
+                ts.append(end)
+                fs.append(fs[-1])
+            fs[-1] += cores
+        pos, arrived = head.index, self._arrived
+        while pos < arrived:
+            job = jobs[pos]
+            if job.start is not None:
+                pos += 1
+                continue
+            need, duration = job.min_cores, job.duration
+            # earliest breakpoint i from which need cores stay free for duration
+            i, n = 0, len(ts)
+            while True:
+                if fs[i] < need:
+                    i += 1
+                    continue
+                until = ts[i] + duration
+                j = i + 1
+                while j < n and ts[j] < until and fs[j] >= need:
+                    j += 1
+                if j < n and ts[j] < until:
+                    i = j + 1
+                    continue
+                break
+            start = ts[i]
+            amount = need
+            if i == 0 and job is not head and self._try_start(job, now):
+                amount = job.cores
+            until = start + duration
+            if duration > 0:
+                k = bisect.bisect_left(ts, until, i)
+                if k == len(ts) or ts[k] != until:
+                    ts.insert(k, until)
+                    fs.insert(k, fs[k - 1])
+                for m in range(i, k):
+                    fs[m] -= amount
+            pos += 1
+            if not self._any_may_start(pos, now, ts, fs):
+                break
+
+    def _any_may_start(self, pos: int, now: float, ts: List[float], fs: List[int]) -> bool:
+        """Whether a waiting job from ``pos`` on might start now, next to the
+        reservations made so far (more reservations only take cores away).
+
+        A job of w cores can start now only if w cores stay free, in the
+        profile so far, for its whole requested time: its requested time must
+        be at most the time until free cores first drop below w. One walk down
+        the profile gives that time for every w; the per-size index answers
+        each w in O(log n).
+        """
+        free_now = min(self.free_cores, fs[0])
+        waiting = self.waiting
+        widths = waiting.widths
+        top = bisect.bisect_right(widths, free_now)
+        if top == 0:
+            return False
+        i, n = 0, len(ts)
+        for w in widths[:top]:
+            while i < n and fs[i] >= w:
+                i += 1
+            # a hair of slack for rounding: the reservation test is exact
+            within = (ts[i] - now) * (1 + 1e-9) + 1e-9 if i < n else _INF
+            positions = waiting.positions[w]
+            k = bisect.bisect_left(positions, pos)
+            if k < len(positions) and waiting.by_time[w].first(k, within, len(positions)) >= 0:
+                return True
+        return False
+
     # -- the event loop ---------------------------------------------------------------
 
     def run(self) -> SimulationResult:
-        """Run the trace to the end and return what was measured."""
-        wall0 = time.perf_counter()
+        """Run the trace to the end and return what was measured.
+
+        Raises ``SimulationError`` when a job can never start (nothing runs
+        and it does not fit) and ``CheckError`` when ``check`` finds the pool
+        and the running jobs disagreeing."""
+        wall0 = _clock()
         jobs = self.jobs
-        self.queue: Deque[_Job] = deque()
+        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
+                                  indexed=self.scheduler != "fcfs")
+        self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted; not for fcfs
+        self._track_running = self.scheduler != "fcfs"
         self.completions: List[Tuple[float, int]] = []
         self.free_cores = self.total_cores
         self.busy_cores = 0
         self.checks = 0
+        self._head_pos = 0
+        self._arrived = 0
         self._owned: Dict[int, int] = {}
         self._held: Dict[int, Dict[int, int]] = {}
         self._shadow_key: Any = None
         self._shadow_cache: Any = None
         timeline: List[Tuple[float, int, int]] = []
         completions = self.completions
+        waiting = self.waiting
         last_end = None
         done_since_report = 0
         i, n = 0, len(jobs)
@@ -563,27 +1097,30 @@ class Simulation:
                 last_end = now
                 done_since_report += 1
             while i < n and jobs[i].submit <= now:
-                self.queue.append(jobs[i])
+                waiting.add(i)
                 i += 1
+            self._arrived = i
             self._schedule(now)
             if self.check:
                 self._verify()
             if self.record_timeline:
-                timeline.append((now, self.busy_cores, len(self.queue)))
+                timeline.append((now, self.busy_cores, waiting.count))
             if self.progress is not None and done_since_report >= 256:
                 self.progress(done_since_report)
                 done_since_report = 0
-            if not completions and self.queue and i >= n:
+            if not completions and waiting.count and i >= n:
+                head = self._head()
                 raise SimulationError(
-                    f"job {self.queue[0].number} can never start: nothing is running and it does not fit"
+                    f"job {head.number if head else '?'} can never start: nothing is running and it does not fit"
                 )
         if self.progress is not None and done_since_report:
             self.progress(done_since_report)
-        return self._result(last_end, timeline, time.perf_counter() - wall0)
+        return self._result(last_end, timeline, self._setup_wall + _clock() - wall0)
 
     def _result(self, last_end: Optional[float], timeline: List[Tuple[float, int, int]], wall: float) -> SimulationResult:
         jobs = self.jobs
-        waits = sorted(j.start - j.submit for j in jobs)
+        waits = [j.start - j.submit for j in jobs]
+        ordered = sorted(waits)
         makespan = (last_end - jobs[0].submit) if jobs else 0.0
         work = sum(j.cores * j.run for j in jobs)
         slowdowns = [
@@ -591,7 +1128,7 @@ class Simulation:
         ]
         return SimulationResult(
             scheduler=self.scheduler,
-            policy=self.pool.policy,
+            policy=TREE if isinstance(self.pool, TreePool) else self.pool.policy,
             nodes=self.pool.nnodes(),
             cores=self.total_cores,
             jobs_completed=len(jobs),
@@ -599,32 +1136,47 @@ class Simulation:
             too_wide_ids=list(self.too_wide_ids),
             makespan_s=float(makespan),
             utilization=work / (self.total_cores * makespan) if makespan > 0 and self.total_cores else 0.0,
-            mean_wait_s=sum(waits) / len(waits) if waits else 0.0,
-            p95_wait_s=float(waits[max(0, math.ceil(0.95 * len(waits)) - 1)]) if waits else 0.0,
+            mean_wait_s=sum(ordered) / len(ordered) if ordered else 0.0,
+            p95_wait_s=float(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]) if ordered else 0.0,
             mean_bounded_slowdown=sum(slowdowns) / len(slowdowns) if slowdowns else 0.0,
             cost=self.cost,
             wall_s=wall,
             checks=self.checks,
             start_times={j.number: j.start for j in jobs},
             timeline=timeline,
+            waits=waits,
+            placement_note=self.placement_note,
         )
 
 
-
 def simulate(
-    jobs: Iterable[SwfJob],
+    jobs: Union[SwfTrace, Iterable[SwfJob]],
     R: Any,
-    policy: str = "first-fit",
-    scheduler: str = "fcfs",
+    policy: str = DEFAULT_POLICY,
+    scheduler: str = DEFAULT_SCHEDULER,
     cores_per_node: int = 1,
     node_exclusive: bool = False,
     check: bool = False,
     progress: Optional[Callable[[int], None]] = None,
     timeline: bool = False,
+    cores_per_task: int = 1,
+    tasks_per_node: Optional[int] = None,
 ) -> SimulationResult:
-    """Build ``ResourcePool(R, policy=policy)`` and run ``jobs`` on it (see ``Simulation``)."""
-    pool = ResourcePool(R, policy=policy)
+    """Run a trace on a new pool and return what was measured.
+
+    ``jobs`` is what ``fluxpool.swf.read_swf`` returns (an ``SwfTrace``) or
+    any iterable of its ``SwfJob``s; ``R`` is R version 1 (a dict or JSON
+    text), e.g. ``cluster_R(nodes, cores_per_node, gpus_per_node)``. The pool
+    is ``new_pool(R, policy)`` (strict mode); ``scheduler`` is ``"easy"``
+    (``DEFAULT_SCHEDULER``, as for ``fluxpool simulate``), ``"fcfs"`` or
+    ``"conservative"``; the shape arguments go to ``swf.make_jobspec``. See
+    ``Simulation`` for the rest. Raises ``ValueError``/``TypeError``/``KeyError``
+    for a bad R, policy, scheduler or shape, and ``SimulationError`` when the
+    run cannot go on.
+    """
+    pool = new_pool(R, policy)
     return Simulation(
         pool, jobs, scheduler=scheduler, cores_per_node=cores_per_node, node_exclusive=node_exclusive,
-        check=check, progress=progress, timeline=timeline,
+        check=check, progress=progress, timeline=timeline, cores_per_task=cores_per_task,
+        tasks_per_node=tasks_per_node,
     ).run()

@@ -10,15 +10,18 @@ time), 4 (run time), 5 (allocated processors), 8 (requested processors) and
 The reader is strict about the job lines, because a silently misread line
 would change every number a simulation prints: a line without exactly 18
 numeric fields raises ``SwfFormatError`` naming the file and the line number.
-Files may be plain text or gzip-compressed (detected by content, not name).
+Files may be plain text or gzip-compressed (detected by content, not name);
+a trace is read once, as a stream, so it may come from a pipe or standard input.
 """
 
 import gzip
+import io
 import os
+import sys
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 __all__ = [
     "SWF_FIELDS",
@@ -128,11 +131,21 @@ class SwfHeader:
 
 @dataclass
 class SwfTrace:
-    """A parsed trace: its header and its jobs in file order."""
+    """A parsed trace: its header and its jobs in file order.
+
+    Iterating a trace (or ``len()``) goes over its jobs, so a trace can be
+    passed wherever jobs are expected (``simulate(read_swf(path), R)``).
+    """
 
     header: SwfHeader
     jobs: List[SwfJob]
     source: str = "<string>"
+
+    def __iter__(self) -> Iterator[SwfJob]:
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
 
 
 def _number(text: str) -> Union[int, float]:
@@ -222,31 +235,88 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _binary_stream(source: Union[str, "os.PathLike[str]", IO[bytes], IO[str]]) -> Tuple[IO[bytes], bool]:
+    """A binary stream for ``source`` and whether the caller must close it.
+
+    ``"-"`` is standard input; a path is opened once; a binary file object is
+    used as given; a text file object is read through its ``buffer``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        if os.fspath(source) == "-":
+            return sys.stdin.buffer, False
+        return open(source, "rb"), True
+    buffer = getattr(source, "buffer", None)
+    if buffer is not None and hasattr(source, "encoding"):  # a text file (sys.stdin, open(path))
+        return buffer, False
+    if hasattr(source, "read"):
+        return source, False  # type: ignore[return-value]
+    raise TypeError(f"an SWF trace is read from a path, '-' or a file object, not {type(source).__name__}")
+
+
+def _text_stream(raw: IO[bytes]) -> Tuple[io.TextIOWrapper, Optional[io.BufferedReader]]:
+    """Text over ``raw``, gunzipped when its first two bytes are the gzip magic,
+    and the buffer this function put around ``raw`` to peek at them (None
+    when ``raw`` could peek itself)."""
+    wrapper = None if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+    peekable: Any = raw if wrapper is None else wrapper
+    magic = peekable.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)]
+    binary = gzip.GzipFile(fileobj=peekable, mode="rb") if magic == _GZIP_MAGIC else peekable
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace"), wrapper
+
+
 def open_swf(path: Union[str, "os.PathLike[str]"]) -> IO[str]:
-    """Open a trace for reading as text, gunzipping it when it is gzip data.
+    """Open a trace file for reading as text, gunzipping it when it is gzip data.
 
-    Undecodable bytes (some archive headers are Latin-1) are replaced rather
-    than fatal: only the ASCII job lines matter.
+    The file is opened once and read as a stream: gzip is detected from the
+    first two bytes of the stream itself, never by reopening the file, so a
+    FIFO, ``/dev/stdin`` or a process substitution (``<(zcat t.swf.gz)``)
+    works. Undecodable bytes (some archive headers are Latin-1) are replaced
+    rather than fatal: only the ASCII job lines matter. Closing the returned
+    stream closes the file. Raises ``OSError`` when the file cannot be opened.
     """
-    with open(path, "rb") as raw:
-        magic = raw.read(len(_GZIP_MAGIC))
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    return _text_stream(open(path, "rb"))[0]
 
 
-def read_swf(path: Union[str, "os.PathLike[str]"]) -> SwfTrace:
-    """Read and parse an SWF file (plain or gzipped).
+def read_swf(
+    source: Union[str, "os.PathLike[str]", IO[bytes], IO[str]], name: Optional[str] = None
+) -> SwfTrace:
+    """Read and parse an SWF trace (plain or gzipped) from a path, ``"-"`` or a file object.
 
-    Raises ``OSError`` when the file cannot be read (including a corrupt gzip
-    stream) and ``SwfFormatError`` for a malformed job line.
+    The input is read once, as a stream (see ``open_swf``), so a pipe or
+    ``/dev/stdin`` works. ``name`` is what error messages and
+    ``SwfTrace.source`` call it (default: the path, ``"<stdin>"`` for ``"-"``,
+    or the file object's ``name``). Raises ``OSError`` when the input cannot be
+    read (including a corrupt or truncated gzip stream), ``SwfFormatError`` (a
+    ``ValueError``) for a malformed job line, and ``TypeError`` for a source
+    that is neither a path nor a file object.
     """
-    source = os.fspath(path)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if name is None:
+            name = "<stdin>" if path == "-" else path
+        raw: Any = sys.stdin.buffer if path == "-" else open(path, "rb")
+        owned = path != "-"
+    elif hasattr(source, "read"):
+        if name is None:
+            name = str(getattr(source, "name", "<stream>"))
+        raw = getattr(source, "buffer", source)  # a text file is read through its bytes
+        owned = False
+    else:
+        raise TypeError(f"an SWF trace is read from a path, '-' or a file object, not {type(source).__name__}")
     try:
-        with open_swf(path) as stream:
-            return parse_swf(stream, source=source)
-    except (EOFError, zlib.error) as exc:  # truncated or corrupt gzip data
-        raise OSError(f"{source}: corrupt gzip data: {exc}") from exc
+        text, wrapper = _text_stream(raw)
+        try:
+            return parse_swf(text, source=name)
+        finally:
+            if not owned:  # leave the caller's stream (stdin) open
+                text.detach()
+                if wrapper is not None:
+                    wrapper.detach()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # truncated or corrupt gzip data
+        raise OSError(f"{name}: corrupt gzip data: {exc}") from exc
+    finally:
+        if owned:
+            raw.close()
 
 
 # -- job mapping ---------------------------------------------------------------
@@ -280,19 +350,66 @@ def skip_reason(job: SwfJob) -> Optional[str]:
     return None
 
 
-def make_jobspec(
-    processors: int, duration: float, cores_per_node: int = 1, node_exclusive: bool = False
-) -> Dict[str, Any]:
-    """A version 1 jobspec (as a dict) for ``processors`` cores lasting ``duration`` s.
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
 
-    With ``node_exclusive`` and ``processors`` a multiple of ``cores_per_node``,
-    the job asks for ``processors // cores_per_node`` whole nodes (an exclusive
-    ``node`` vertex holding one slot of ``cores_per_node`` cores); otherwise it
-    asks for ``processors`` slots of one core each, placed anywhere.
+
+def make_jobspec(
+    processors: int,
+    duration: float,
+    cores_per_node: int = 1,
+    node_exclusive: bool = False,
+    cores_per_task: int = 1,
+    tasks_per_node: Optional[int] = None,
+) -> Dict[str, Any]:
+    """A version 1 jobspec (as a dict) for a job of ``processors`` lasting ``duration`` s.
+
+    The job runs ceil(processors / cores_per_task) tasks of ``cores_per_task``
+    cores (one ``slot`` per task):
+
+    - by default the slots go anywhere (``slot[tasks] -> core[K]``);
+    - with ``node_exclusive`` and ``tasks_per_node`` T, the job asks for
+      ceil(tasks / T) whole nodes, each holding T slots
+      (``node[N, exclusive] -> slot[T] -> core[K]``, like ``flux run -N -n
+      --exclusive``);
+    - with ``node_exclusive`` alone, a job whose processors are a multiple of
+      ``cores_per_node`` asks for that many whole nodes, one slot of
+      ``cores_per_node`` cores each; any other job gets slots as by default.
+
+    Raises ``ValueError`` when ``processors`` or a shape argument is below 1
+    (``TypeError`` when one is not an int), or ``tasks_per_node`` is given
+    without ``node_exclusive``.
     """
     if processors < 1:
         raise ValueError(f"processors must be positive, got {processors}")
-    if node_exclusive and cores_per_node > 0 and processors % cores_per_node == 0:
+    _positive("cores_per_task", cores_per_task)
+    _positive("cores_per_node", cores_per_node)
+    if tasks_per_node is not None:
+        _positive("tasks_per_node", tasks_per_node)
+        if not node_exclusive:
+            raise ValueError("tasks_per_node splits whole nodes: it needs node_exclusive")
+    tasks = -(-processors // cores_per_task)
+    if node_exclusive and tasks_per_node is not None:
+        resources = [
+            {
+                "type": "node",
+                "count": -(-tasks // tasks_per_node),
+                "exclusive": True,
+                "with": [
+                    {
+                        "type": "slot",
+                        "count": tasks_per_node,
+                        "label": "task",
+                        "with": [{"type": "core", "count": cores_per_task}],
+                    }
+                ],
+            }
+        ]
+    elif node_exclusive and processors % cores_per_node == 0:
         resources = [
             {
                 "type": "node",
@@ -310,7 +427,7 @@ def make_jobspec(
         ]
     else:
         resources = [
-            {"type": "slot", "count": processors, "label": "task", "with": [{"type": "core", "count": 1}]}
+            {"type": "slot", "count": tasks, "label": "task", "with": [{"type": "core", "count": cores_per_task}]}
         ]
     return {
         "version": 1,
@@ -320,9 +437,11 @@ def make_jobspec(
     }
 
 
-def job_jobspec(job: SwfJob, cores_per_node: int = 1, node_exclusive: bool = False) -> Optional[Dict[str, Any]]:
+def job_jobspec(job: SwfJob, cores_per_node: int = 1, node_exclusive: bool = False,
+                cores_per_task: int = 1, tasks_per_node: Optional[int] = None) -> Optional[Dict[str, Any]]:
     """The jobspec for an SWF job (see ``make_jobspec``), or None when the job
     must be skipped (``skip_reason`` is not None)."""
     if skip_reason(job) is not None:
         return None
-    return make_jobspec(job_processors(job), job_duration(job), cores_per_node, node_exclusive)
+    return make_jobspec(job_processors(job), job_duration(job), cores_per_node, node_exclusive,
+                        cores_per_task, tasks_per_node)

@@ -5,7 +5,7 @@
     python tests/fuzz/run.py all --seconds 5         # every target, briefly
     python tests/fuzz/run.py rv1 --replay crash-...  # re-run inputs, no atheris needed
 
-Targets: idset, hostlist, rv1 (R parsing), jobspec, constraint. Each starts
+Targets: idset, hostlist, rv1 (R parsing), jobspec, constraint, tree (TreePool R). Each starts
 from its seed corpus in tests/fuzz/corpus/<target>/ (never written to); what
 the fuzzer learns goes to <workdir>/<target>/corpus, crashing inputs to
 <workdir>/<target>/crash-* (workdir: --workdir, default
@@ -32,8 +32,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-TARGETS = ("idset", "hostlist", "rv1", "jobspec", "constraint")
-JSON_TARGETS = ("rv1", "jobspec", "constraint")
+TARGETS = ("idset", "hostlist", "rv1", "jobspec", "constraint", "tree")
+JSON_TARGETS = ("rv1", "jobspec", "constraint", "tree")
 MAX_LEN = 4096
 
 

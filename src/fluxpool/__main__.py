@@ -1,0 +1,8 @@
+"""``python -m fluxpool``: the ``fluxpool`` command (see ``fluxpool.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
