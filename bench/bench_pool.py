@@ -98,7 +98,8 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
+def bench_size(nranks: int, policy: str, reps: int, shared: bool) -> Dict[str, List[float]]:
+    """The rows of one pool size and policy; ``shared``: also the policy-independent rows."""
     R = make_R(nranks)
     rng = random.Random(42)
     out: Dict[str, List[float]] = {}
@@ -148,7 +149,7 @@ def bench_size(nranks: int, policy: str, reps: int) -> Dict[str, List[float]]:
         frag.free(5)
 
     out["alloc+free 1 core, 90% fragmented"] = timed(frag_alloc_free, reps)
-    if policy == POLICIES[0]:
+    if shared:
         out["construct from R dict"] = timed(lambda: ResourcePool(R), 20, budget_s=5.0)
         out["full pool to_dict()"] = timed(pool.to_dict, 50, budget_s=5.0)
         out.update(bench_cold(ResourcePool, R, nranks))
@@ -414,7 +415,7 @@ def main(argv=None) -> int:
             results["rows"].setdefault(f"format | {row}", {})[n] = summarize(samples)
     for policy in policies:
         for n in sizes:
-            for row, samples in bench_size(n, policy, args.reps).items():
+            for row, samples in bench_size(n, policy, args.reps, policy == policies[0]).items():
                 results["rows"].setdefault(f"{policy} | {row}", {})[n] = summarize(samples)
     results["bytes_per_rank"] = {n: memory_per_rank(n) for n in sizes}
     FluxPool = flux_pool_class() if args.flux else None
@@ -423,11 +424,8 @@ def main(argv=None) -> int:
         for n in sizes:
             if n > args.flux_max:
                 continue
-            ours = {row: results["rows"][f"{POLICIES[0]} | {row}"].get(n)
+            ours = {row: results["rows"][f"{policies[0]} | {row}"][n]
                     for row in ("construct + first to_dict()", "status views of a loaded pool")}
-            if POLICIES[0] not in policies:
-                ours = {row: summarize(samples) for row, samples
-                        in bench_cold(ResourcePool, make_R(n), n).items()}
             for row, samples in bench_cold(FluxPool, make_R(n), n, reps=5).items():
                 flux = summarize(samples)
                 versus.setdefault(row, {})[n] = {

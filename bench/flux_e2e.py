@@ -15,7 +15,9 @@ pool-class=...``; ``default`` loads it without one), and inside the instance:
 1. throughput, small jobs: stops the queue, submits ``--jobs`` one-core jobs in
    test-exec mode (``system.exec.test.run_duration``), starts the queue, times
    until it drains, reports jobs/s and where the time went (per-job timestamps
-   from job-list, the pool's own cost per job measured in-process);
+   from job-list, the pool's own cost per job measured in-process, and the CPU
+   per job of each broker module thread and of the scheduler process, from
+   /proc: what is the pool's and what is Flux's);
 2. throughput, exclusive jobs: the same with ``--xjobs`` exclusive ``--xnodes``-node jobs;
 3. checks: every job completed, nothing allocated afterwards according to
    both the job-manager (``resource.sched-status``) and the scheduler's pool
@@ -177,6 +179,13 @@ def _report(results):
             b = run["small"]["breakdown"]
             print(f"{run['pool']}: small-job time split: " + ", ".join(
                 f"{k}={v}" for k, v in b.items()))
+        cpu = run.get("small", {}).get("cpu_ms_per_job")
+        if cpu:
+            print(f"{run['pool']}: small-job CPU ms per job: " + ", ".join(
+                f"{k}={v}" for k, v in list(cpu.items())[:8]) + f", total={cpu['total']}")
+        if run.get("load_cpu_s"):
+            print(f"{run['pool']}: scheduler reload ({run.get('load_s')} s) CPU s: " + ", ".join(
+                f"{k}={v}" for k, v in list(run["load_cpu_s"].items())[:5]))
         if run.get("hello"):
             h = run["hello"]
             print(f"{run['pool']}: hello reload with {h.get('running')} running jobs: "
@@ -194,6 +203,44 @@ def _report(results):
 # ---------------------------------------------------------------------------
 
 
+def _cpu_by_component(root):
+    """CPU seconds used so far by each thread of ``root`` (the broker) and its
+    descendant processes, summed by name: broker modules run as threads named
+    after the module (kvs, job-manager, resource, ...), the Python scheduler as
+    its own process (sched-simple). Linux /proc only; {} elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                pname = f.read().strip()
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    st = f.read()
+                fields = st[st.rindex(")") + 2:].split()
+                tname = st[st.index("(") + 1:st.rindex(")")]
+                name = tname if pname.startswith("flux-broker") else pname
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                children = f"/proc/{pid}/task/{tid}/children"
+                if os.path.exists(children):
+                    with open(children) as f:
+                        todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _cpu_delta(before, after, count):
+    """Milliseconds of CPU per job by component (those above 0.01 ms/job)."""
+    rows = {k: (after.get(k, 0.0) - before.get(k, 0.0)) * 1000.0 / max(count, 1)
+            for k in after}
+    rows = {k: round(v, 3) for k, v in sorted(rows.items(), key=lambda kv: -kv[1]) if v > 0.01}
+    rows["total"] = round(sum(rows.values()), 3)
+    return rows
+
+
 class Inner:
     def __init__(self, args):
         import flux
@@ -202,6 +249,7 @@ class Inner:
         self.flux_cmd = args.flux or "flux"
         self.h = flux.Flux()
         self.errors = []
+        self.reload_cpu_s = {}
 
     # -- helpers ----------------------------------------------------------
 
@@ -232,6 +280,7 @@ class Inner:
         self.wait_for(self._ready_line, self.args.timeout, "first scheduler ready")
         self.check_sched_errors()
         self.run("dmesg", "--clear", check=False)
+        cpu0 = _cpu_by_component(os.getppid())
         t = time.time()
         self.run(*cmd)
         # `module reload` returns at set_running(), before the pool is built and
@@ -239,6 +288,7 @@ class Inner:
         marker = "pool-class=Rv1Pool " if pool == "default" else "pool-class=fluxpool-"
         ready = self.wait_for(lambda: self._ready_line(marker), self.args.timeout,
                               "scheduler ready")
+        self.reload_cpu_s = _cpu_delta(cpu0, _cpu_by_component(os.getppid()), 1000)
         return time.time() - t, ready
 
     def _ready_line(self, marker=""):
@@ -320,10 +370,12 @@ class Inner:
         t_sub = time.time()
         ids = self.submit(count, opts, self.args.run_duration)
         t_sub = time.time() - t_sub
+        cpu0 = _cpu_by_component(os.getppid())
         t0 = time.time()
         self.run("queue", "start", "--quiet", check=False)
         self.run("queue", "drain")
         wall = time.time() - t0
+        cpu = _cpu_delta(cpu0, _cpu_by_component(os.getppid()), count)
         attrs = ["t_run", "t_cleanup", "t_inactive", "result", "success"]
         futures = [job_list_id(self.h, JobID(i), attrs=attrs) for i in ids]
         infos = [f.get_job() for f in futures]
@@ -342,6 +394,7 @@ class Inner:
             "jobs_per_s": round(count / wall, 2) if wall > 0 else None,
             "completed": ok,
             "ok": self.check(ok == count, f"{ok}/{count} jobs of {opts} completed"),
+            "cpu_ms_per_job": cpu,
         }
         if t_run:
             alloc_span = t_run[-1] - t0
@@ -465,6 +518,7 @@ class Inner:
             R = kvs_get(self.h, "resource.R")
             reload_s, ready = self.reload_sched()
             report["load_s"] = round(reload_s, 2)
+            report["load_cpu_s"] = self.reload_cpu_s  # (ms per 1000 = seconds) by component
             report["ready"] = ready
             report["small"] = self.throughput(args.jobs, ["-n1"])
             report["exclusive"] = self.throughput(

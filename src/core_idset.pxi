@@ -141,6 +141,10 @@ cdef class IdRanges:
         cdef char* p
         if self.nr == 0:
             return ""
+        if self.nr == 1:  # the common small case: no buffer
+            if self.lo[0] == self.hi[0]:
+                return str(self.lo[0])
+            return f"{self.lo[0]}-{self.hi[0]}"
         for k in range(self.nr):
             size += _digits(self.lo[k]) + 1
             if self.lo[k] != self.hi[k]:
@@ -186,20 +190,28 @@ cdef class IdRanges:
 
 
 cdef inline Py_ssize_t _digits(int64_t v) noexcept nogil:
-    """Decimal digits of a non-negative id."""
+    """Decimal digits of a non-negative id (comparisons, no division)."""
     cdef Py_ssize_t n = 1
-    while v >= 10:
-        v = v // 10
-        n += 1
+    cdef uint64_t u = <uint64_t>v
+    while u >= 10000:
+        u = u // 10000
+        n += 4
+    if u >= 1000:
+        return n + 3
+    if u >= 100:
+        return n + 2
+    if u >= 10:
+        return n + 1
     return n
 
 
 cdef inline char* _put_id(char* p, int64_t v) noexcept nogil:
     """Write a non-negative id in decimal at ``p``; returns the end."""
     cdef Py_ssize_t n = _digits(v), i
+    cdef uint64_t u = <uint64_t>v
     for i in range(n - 1, -1, -1):
-        p[i] = 48 + <char>(v % 10)
-        v = v // 10
+        p[i] = 48 + <char>(u % 10)
+        u = u // 10
     return p + n
 
 

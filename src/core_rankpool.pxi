@@ -494,32 +494,62 @@ cdef class RankPool:
         return self._select_rows(1)
 
     cdef Topology _select_rows(self, int which):
+        # Counts come from the topology's and the free counts (free bits lie
+        # within the topology's), not from counting bits again.
         cdef Topology t = self.topo
         cdef Topology r = Topology()
-        cdef Py_ssize_t i, j, k = 0, count = 0
+        cdef Py_ssize_t i, j, k = 0, count = 0, b
+        cdef Py_ssize_t wc = t.wc, wg = t.wg
+        cdef uint64_t down_bits
+        if which == 0:
+            for i in range(t.n):
+                if self.nfc[i] != t.nc[i] or self.nfg[i] != t.ng[i]:
+                    count += 1
+        else:
+            for b in range(self.nw):
+                count += fp_popcount64(self.up[b])
+            count = t.n - count
+        r._alloc(count, wc, wg)
+        if which == 1:
+            # Down ranks: visit only the clear bits of the up words.
+            for b in range(self.nw):
+                down_bits = ~self.up[b]
+                if b == self.nw - 1 and (t.n & 63):
+                    down_bits &= ((<uint64_t>1) << (t.n & 63)) - 1
+                while down_bits:
+                    i = b * 64 + fp_ctz64(down_bits)
+                    down_bits &= down_bits - 1
+                    memcpy(&r.crow[k * wc], &t.crow[i * wc], wc * 8)
+                    memcpy(&r.grow[k * wg], &t.grow[i * wg], wg * 8)
+                    r.nc[k] = t.nc[i]
+                    r.ng[k] = t.ng[i]
+                    r.ids[k] = t.ids[i]
+                    k += 1
+            r._finish_counts()
+            r._hash_shapes()
+            return r
         for i in range(t.n):
-            if self._selected(which, i):
-                count += 1
-        r._alloc(count, t.wc, t.wg)
-        for i in range(t.n):
-            if not self._selected(which, i):
-                continue
+            if which == 0:
+                if self.nfc[i] == t.nc[i] and self.nfg[i] == t.ng[i]:
+                    continue
+                for j in range(wc):
+                    r.crow[k * wc + j] = t.crow[i * wc + j] & ~self.fc_rows[i * wc + j]
+                for j in range(wg):
+                    r.grow[k * wg + j] = t.grow[i * wg + j] & ~self.fg_rows[i * wg + j]
+                r.nc[k] = t.nc[i] - self.nfc[i]
+                r.ng[k] = t.ng[i] - self.nfg[i]
+            else:
+                if _bit(self.up, i):
+                    continue
+                memcpy(&r.crow[k * wc], &t.crow[i * wc], wc * 8)
+                memcpy(&r.grow[k * wg], &t.grow[i * wg], wg * 8)
+                r.nc[k] = t.nc[i]
+                r.ng[k] = t.ng[i]
             r.ids[k] = t.ids[i]
-            for j in range(t.wc):
-                r.crow[k * t.wc + j] = t.crow[i * t.wc + j] & (
-                    ~self.fc_rows[i * t.wc + j] if which == 0 else <uint64_t>-1)
-            for j in range(t.wg):
-                r.grow[k * t.wg + j] = t.grow[i * t.wg + j] & (
-                    ~self.fg_rows[i * t.wg + j] if which == 0 else <uint64_t>-1)
             k += 1
-        r._finish()
+        r._finish_counts()
         r._hash_shapes()
         return r
-
-    cdef bint _selected(self, int which, Py_ssize_t i) noexcept:
-        if which == 0:
-            return self.nfc[i] != self.topo.nc[i] or self.nfg[i] != self.topo.ng[i]
-        return not _bit(self.up, i)
 
     # -- shrink -----------------------------------------------------------
 
@@ -598,9 +628,9 @@ cdef class RankPool:
 # A few freed state blocks are kept for reuse: a backfill pass copies the pool,
 # works on the copy and drops it, many times a second, and a recycled block is
 # already mapped, where a fresh one page-faults on every copy (34 MiB at
-# 1,048,576 ranks). Only large blocks are kept, and a larger one displaces the
-# smallest kept: the small blocks of allocation results come and go by the
-# thousand and must not crowd out the pool-sized one (malloc serves them fast).
+# 1,048,576 ranks). Any block takes a free place; a large one also displaces
+# the smallest kept, so the small blocks of allocation results, which come and
+# go by the thousand, never crowd out the pool-sized one.
 cdef enum:
     SPARE_BLOCKS = 4
 cdef size_t SPARE_MIN_BYTES = 1024 * 1024
@@ -625,7 +655,7 @@ cdef void* _block_get(size_t size) except NULL:
 
 cdef void _block_put(void* p, size_t size) noexcept:
     cdef int k, smallest = -1
-    if SPARE_MIN_BYTES <= size <= SPARE_MAX_BYTES:
+    if size <= SPARE_MAX_BYTES:
         for k in range(SPARE_BLOCKS):
             if _spare[k] == NULL:
                 _spare[k] = p
@@ -633,7 +663,7 @@ cdef void _block_put(void* p, size_t size) noexcept:
                 return
             if smallest < 0 or _spare_size[k] < _spare_size[smallest]:
                 smallest = k
-        if _spare_size[smallest] < size:
+        if size >= SPARE_MIN_BYTES and _spare_size[smallest] < size:
             free(_spare[smallest])
             _spare[smallest] = p
             _spare_size[smallest] = size

@@ -72,12 +72,7 @@ cdef class Topology:
         """Derive counts, maxima and the dense flag from ids and rows."""
         cdef Py_ssize_t i, k
         cdef int32_t c, g
-        self.dense = True
-        self.maxc = 0
-        self.maxg = 0
         for i in range(self.n):
-            if self.ids[i] != i:
-                self.dense = False
             c = 0
             for k in range(self.wc):
                 c += fp_popcount64(self.crow[i * self.wc + k])
@@ -86,10 +81,19 @@ cdef class Topology:
                 g += fp_popcount64(self.grow[i * self.wg + k])
             self.nc[i] = c
             self.ng[i] = g
-            if c > self.maxc:
-                self.maxc = c
-            if g > self.maxg:
-                self.maxg = g
+        self._finish_counts()
+
+    cdef void _finish_counts(self) noexcept:
+        """Derive maxima and the dense flag from ids and the filled counts."""
+        cdef Py_ssize_t i
+        self.dense = self.n == 0 or (self.ids[0] == 0 and self.ids[self.n - 1] == self.n - 1)
+        self.maxc = 0
+        self.maxg = 0
+        for i in range(self.n):
+            if self.nc[i] > self.maxc:
+                self.maxc = self.nc[i]
+            if self.ng[i] > self.maxg:
+                self.maxg = self.ng[i]
 
     cdef int _hash_shapes(self) except -1:
         """Number ranks by distinct (core row, GPU row), hashing the rows."""
@@ -101,6 +105,13 @@ cdef class Topology:
             self.nshapes = 1
             return 0
         for i in range(self.n):
+            # Neighbouring ranks usually have the same rows: no key to build.
+            if i and _same_words(&self.crow[i * self.wc], &self.crow[(i - 1) * self.wc],
+                                 self.wc) and \
+                    _same_words(&self.grow[i * self.wg], &self.grow[(i - 1) * self.wg],
+                                self.wg):
+                self.shape[i] = self.shape[i - 1]
+                continue
             key = (<char*>&self.crow[i * self.wc])[:self.wc * 8] + \
                   (<char*>&self.grow[i * self.wg])[:self.wg * 8]
             sid = seen.get(key)
@@ -161,11 +172,14 @@ cdef class Topology:
         n = total
         # Each entry's core and GPU rows are built once, bit by bit, then
         # copied a word at a time to every rank of the entry.
-        cdef uint64_t* tc = <uint64_t*>_calloc((ne or 1) * wc, sizeof(uint64_t))
-        cdef uint64_t* tg = <uint64_t*>_calloc((ne or 1) * wg, sizeof(uint64_t))
-        cdef int32_t* sids = <int32_t*>_calloc(ne or 1, sizeof(int32_t))
+        # One block: per entry, its core row, GPU row, shape id and two counts.
+        cdef Py_ssize_t nent = ne or 1
+        cdef uint64_t* tc = <uint64_t*>_calloc(nent * (wc + wg + 2), sizeof(uint64_t))
+        cdef uint64_t* tg = tc + nent * wc
+        cdef int32_t* sids = <int32_t*>(tg + nent * wg)
         cdef RankEntry* order = NULL
-        cdef int32_t sid_e
+        cdef int32_t* ecount = sids + nent
+        cdef int32_t sid_e, nc_e, ng_e
         cdef uint64_t* src_c
         cdef uint64_t* src_g
         try:
@@ -174,6 +188,8 @@ cdef class Topology:
             for e in range(ne):
                 _fill_row(&tc[e * wc], <IdRanges>cores_l[e])
                 _fill_row(&tg[e * wg], <IdRanges>gpus_l[e])
+                ecount[2 * e] = _count(&tc[e * wc], wc)
+                ecount[2 * e + 1] = _count(&tg[e * wg], wg)
                 if ne == 1:
                     sids[e] = 0
                     seen[None] = 0
@@ -191,6 +207,8 @@ cdef class Topology:
                 for e in range(ne):
                     rr = ranks_l[e]
                     sid_e = sids[e]
+                    nc_e = ecount[2 * e]
+                    ng_e = ecount[2 * e + 1]
                     src_c = &tc[e * wc]
                     src_g = &tg[e * wg]
                     for k in range(rr.nr):
@@ -198,6 +216,8 @@ cdef class Topology:
                         while v <= rr.hi[k]:
                             t.ids[pos] = v
                             t.shape[pos] = sid_e
+                            t.nc[pos] = nc_e
+                            t.ng[pos] = ng_e
                             memcpy(&t.crow[pos * wc], src_c, wc * 8)
                             memcpy(&t.grow[pos * wg], src_g, wg * 8)
                             pos += 1
@@ -224,14 +244,14 @@ cdef class Topology:
                     e = order[i].src
                     t.ids[i] = order[i].rank
                     t.shape[i] = sids[e]
+                    t.nc[i] = ecount[2 * e]
+                    t.ng[i] = ecount[2 * e + 1]
                     memcpy(&t.crow[i * wc], &tc[e * wc], wc * 8)
                     memcpy(&t.grow[i * wg], &tg[e * wg], wg * 8)
         finally:
             free(order)
             free(tc)
-            free(tg)
-            free(sids)
-        t._finish()
+        t._finish_counts()
         return t
 
     def __len__(self):
@@ -240,9 +260,17 @@ cdef class Topology:
     def ranks(self):
         """The rank ids as :class:`IdRanges`."""
         cdef IdRanges r = IdRanges()
-        cdef Py_ssize_t i
-        for i in range(self.n):
-            r._push(self.ids[i], self.ids[i])
+        cdef Py_ssize_t i = 0, j
+        if self.dense:
+            if self.n:
+                r._push(0, self.n - 1)
+            return r
+        while i < self.n:
+            j = i
+            while j + 1 < self.n and self.ids[j + 1] == self.ids[j] + 1:
+                j += 1
+            r._push(self.ids[i], self.ids[j])
+            i = j + 1
         return r
 
     def rank_at(self, Py_ssize_t i):
@@ -295,12 +323,18 @@ cdef class Topology:
         :class:`IdRanges`, ``cores`` and ``gpus`` idset text (canonical, or the
         bracketed display form when ``display`` is true).
         """
-        cdef Py_ssize_t i, sid
+        cdef Py_ssize_t i, j, sid
         cdef list out = []
         cdef IdRanges r
         slot = {}
-        for i in range(self.n):
+        i = 0
+        while i < self.n:
+            # A run of ranks of one shape (the common case: all of them) costs
+            # one lookup; each id of the run is appended in C.
             sid = self.shape[i]
+            j = i + 1
+            while j < self.n and self.shape[j] == sid:
+                j += 1
             g = slot.get(sid)
             if g is None:
                 r = IdRanges()
@@ -310,7 +344,13 @@ cdef class Topology:
                 slot[sid] = g
                 out.append(g)
             r = <IdRanges>g[0]
-            r._push(self.ids[i], self.ids[i])
+            if self.ids[j - 1] - self.ids[i] == j - 1 - i:
+                r._push(self.ids[i], self.ids[j - 1])  # ids ascend: a dense run
+            else:
+                while i < j:
+                    r._push(self.ids[i], self.ids[i])
+                    i += 1
+            i = j
         return [tuple(g) for g in out]
 
     def ranks_not_in(self, Topology other):
@@ -463,6 +503,14 @@ cdef int64_t _sum32(const int32_t* values, Py_ssize_t n) noexcept:
     for i in range(n):
         s += values[i]
     return s
+
+
+cdef inline bint _same_words(const uint64_t* a, const uint64_t* b, Py_ssize_t nw) noexcept:
+    cdef Py_ssize_t k
+    for k in range(nw):
+        if a[k] != b[k]:
+            return False
+    return True
 
 
 cdef void _fill_row(uint64_t* row, IdRanges r) noexcept:

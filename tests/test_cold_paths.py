@@ -3,6 +3,8 @@ RFC 22 idset encoding (SPEC §2.1) written into one buffer, and topologies
 built from R_lite entries (SPEC §2.3, cases 16-17, 28) by copying each entry's
 rows to its ranks."""
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,3 +94,21 @@ def test_pool_from_unordered_entries_writes_grouped_R():
     pool = ResourcePool(R([("4-5", "0-1", "0"), ("0-3", "0-7")], nodelist=["a[0-5]"]))
     assert pool.dumps() == "rank[0-3]/core[0-7] rank[4-5]/core[0-1],gpu0"
     assert pool.to_dict()["execution"]["nodelist"] == ["a[0-5]"]
+
+
+def test_warm_to_dict_equals_first():
+    """§2.4, case 30: a large topology keeps its encoded R_lite groups; every
+    later to_dict() is equal to the first (GPUs written only where present),
+    and changing a returned dict changes no later one."""
+    r = {"version": 1, "execution": {
+        "R_lite": [{"rank": "0-299", "children": {"core": "0-3", "gpu": "0"}},
+                   {"rank": "300-999", "children": {"core": "0-7"}}],
+        "nodelist": ["n[0-999]"]}}
+    pool = ResourcePool(r)
+    first = pool.to_dict()
+    text = json.dumps(first)
+    first["execution"]["R_lite"][0]["children"]["core"] = "0"
+    first["execution"]["R_lite"].pop()
+    for view in (pool, pool.to_resource_set(), pool.copy()):
+        assert json.dumps(view.to_dict()) == text
+    assert json.dumps(pool.to_dict()) == text

@@ -154,3 +154,40 @@ def test_constraint_text_and_dict_both_accepted_from_cache():
         assert parse(slots(1), {"properties": ["fat"]}).constraint == {"properties": ["fat"]}
     with pytest.raises(ValueError):
         parse(slots(1), '{"properties": ["fat"]')
+
+
+def test_constraint_cache_keeps_strict_mode_apart():
+    """§15: a constraint that passes leniently but not in strict mode (a "not"
+    of two constraints) is refused in strict mode after the lenient parse has
+    remembered it, and still accepted leniently after the strict refusal."""
+    c = {"not": [{"properties": ["fat"]}, {"properties": ["debug"]}]}
+    for _ in range(2):
+        assert ResourceRequest.from_jobspec(spec(slots(1), constraint=c)).constraint is c
+        with pytest.raises(ValueError):
+            ResourceRequest.from_jobspec(spec(slots(1), constraint=c), strict=True)
+
+
+def test_recent_constraints_never_alias_numbers():
+    """Case 136: 1, 1.0 and True are equal in Python but only the int is a
+    rank; a remembered {"ranks": [1]} never lets {"ranks": [True]} or
+    {"ranks": [1.0]} through, however often either is parsed."""
+    for _ in range(3):
+        assert parse(slots(1), {"ranks": [1]}).constraint == {"ranks": [1]}
+        assert parse(slots(1), {"ranks": ["1"]}).constraint == {"ranks": ["1"]}
+        for bad in ({"ranks": [True]}, {"ranks": [1.0]}):
+            with pytest.raises(ValueError, match="ranks"):
+                parse(slots(1), bad)
+    assert all(js._only_text(ref) for ref, _ in js._RECENT_VALID)
+    assert len(js._RECENT_VALID) <= js._RECENT_MAX
+
+
+def test_recent_constraint_is_a_copy():
+    """A remembered constraint is the library's own copy: changing the caller's
+    dict afterwards does not change what is remembered (case 30's rule for R,
+    here for constraints)."""
+    c = {"hostlist": ["node[0-3]"]}
+    parse(slots(1), c)
+    c["hostlist"].append("n[1")
+    with pytest.raises(ValueError, match="hostlist"):
+        parse(slots(1), c)
+    assert {"hostlist": ["node[0-3]"]} in [ref for ref, _ in js._RECENT_VALID]

@@ -8,7 +8,7 @@ input into a ``ValueError``/``TypeError`` with a message.
 
 import marshal
 from collections.abc import Mapping
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import constraint as _constraint
 from ._rv1core import decode_idset
@@ -256,7 +256,7 @@ class _Walk:
     def visit(self, vertices: Any, factor: int, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ValueError(f"jobspec resource nesting exceeds maximum depth {MAX_DEPTH}")
-        if type(vertices) is not list and not isinstance(vertices, list):
+        if not isinstance(vertices, list):
             raise ValueError(f"jobspec resources must be a list, got {type(vertices).__name__}")
         for vertex in vertices:
             if type(vertex) is not dict and not isinstance(vertex, Mapping):
@@ -461,9 +461,30 @@ class ResourceRequest:
         )
 
 
-_VALID_CONSTRAINTS: Dict[bytes, None] = {}  # marshal form of (strict, constraint) that validated
+_EMPTY: Mapping = {}  # never changed: the default of absent attributes
+# marshal forms of the constraints that validated, one cache per mode (strict
+# mode applies RFC 31 to the letter, so a constraint may pass in one only)
+_VALID_CONSTRAINTS: Dict[bytes, None] = {}
+_VALID_STRICT_CONSTRAINTS: Dict[bytes, None] = {}
 _VALID_CONSTRAINTS_MAX = 1024          # entries
 _VALID_CONSTRAINT_BYTES = 4096         # longest key kept (bounds the cache at 4 MiB)
+# The last few constraints that passed, as (exact copy, strict): only those made
+# of dicts, lists and strings, so that equality is equality of content (no
+# 1 == 1.0 == True between an accepted and a refused number).
+_RECENT_VALID: List[Tuple[Any, bool]] = []
+_RECENT_MAX = 8
+
+
+def _only_text(value: Any) -> bool:
+    """Whether ``value`` is built of exact dicts, lists and strings only."""
+    kind = type(value)
+    if kind is str:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _only_text(v) for k, v in value.items())
+    if kind is list:
+        return all(_only_text(v) for v in value)
+    return False
 
 
 def _walk_jobspec(jobspec: Any, walk: _Walk, strict: bool) -> Tuple[_Walk, Mapping]:
@@ -478,26 +499,34 @@ def _walk_jobspec(jobspec: Any, walk: _Walk, strict: bool) -> Tuple[_Walk, Mappi
     if strict:
         _check_strict_counts(resources)
 
-    attributes = jobspec.get("attributes", {})
+    attributes = jobspec.get("attributes", _EMPTY)
     if type(attributes) is not dict and not isinstance(attributes, Mapping):
         raise ValueError("jobspec attributes must be an object")
     system = attributes.get("system")
-    if system is not None and type(system) is not dict and not isinstance(system, Mapping):
-        raise ValueError("jobspec attributes.system must be an object")
-    if jobspec.get("version") == 1:
-        if system is None:
+    if system is None:
+        if jobspec.get("version") == 1:
             raise ValueError("getting duration: Object item not found: system")
-        if system.get("duration") is None:
-            raise ValueError("getting duration: Object item not found: duration")
-    return walk, system or {}
+        return walk, _EMPTY
+    if type(system) is not dict and not isinstance(system, Mapping):
+        raise ValueError("jobspec attributes.system must be an object")
+    if system.get("duration") is None and jobspec.get("version") == 1:
+        raise ValueError("getting duration: Object item not found: duration")
+    return walk, system or _EMPTY
 
 
 def _system_fields(system: Mapping, strict: bool) -> Tuple[float, Any]:
     """``(duration, constraint)`` of attributes.system, the constraint validated."""
-    duration = _duration(system.get("duration"))
+    duration = system.get("duration")
+    duration = _duration(duration) if duration else 0.0
     constraint = system.get("constraints") or None
     if constraint is not None:
-        _validate_constraint(constraint, strict)
+        # A recent constraint again (the common case) costs a few equality
+        # tests; see _validate_constraint.
+        for ref, ref_strict in _RECENT_VALID:
+            if ref_strict is strict and constraint == ref:
+                break
+        else:
+            _validate_constraint(constraint, strict)
     return duration, constraint
 
 
@@ -508,20 +537,27 @@ def _validate_constraint(constraint: Any, strict: bool) -> None:
     from JSON. The key is the constraint's ``marshal`` form (version 2, no
     back-references): it exists only for exact built-in types (any subclass or
     other object raises, and is then validated every time), and equal bytes
-    mean equal content, which is all validation looks at."""
+    mean equal content, which is all validation looks at. The last few that
+    passed are also kept as exact copies of dicts, lists and strings, which
+    ``_system_fields`` compares with ``==`` first (cheaper than marshalling):
+    an equal constraint has the same content, unless it is built of subclasses
+    that override how they are read, which the pool's compile refuses later."""
     try:
-        key = marshal.dumps((strict, constraint), 2)
+        key = marshal.dumps(constraint, 2)
     except (ValueError, TypeError, RecursionError):
         _constraint.validate(constraint, strict)
         return
-    if key in _VALID_CONSTRAINTS:
-        return
-    _constraint.validate(constraint, strict)
-    if len(key) > _VALID_CONSTRAINT_BYTES:
-        return
-    if len(_VALID_CONSTRAINTS) >= _VALID_CONSTRAINTS_MAX:
-        _VALID_CONSTRAINTS.clear()
-    _VALID_CONSTRAINTS[key] = None
+    cache = _VALID_STRICT_CONSTRAINTS if strict else _VALID_CONSTRAINTS
+    if key not in cache:
+        _constraint.validate(constraint, strict)
+        if len(key) > _VALID_CONSTRAINT_BYTES:
+            return
+        if len(cache) >= _VALID_CONSTRAINTS_MAX:
+            cache.clear()
+        cache[key] = None
+    if _only_text(constraint):
+        _RECENT_VALID.insert(0, (marshal.loads(key), strict))
+        del _RECENT_VALID[_RECENT_MAX:]
 
 
 def _duration(value: Any) -> float:

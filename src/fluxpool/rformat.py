@@ -276,6 +276,9 @@ def _nodelist(topo: Topology, names: NameTable) -> str:
     return text
 
 
+_CACHE_RLITE_RANKS = 256  # topologies this large keep their encoded R_lite groups
+
+
 def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapping],
            starttime: float, expiration: float, nslots: int = 0,
            scheduling: Optional[str] = None) -> Dict[str, Any]:
@@ -284,12 +287,18 @@ def encode(topo: Topology, names: Optional[NameTable], properties: Optional[Mapp
     ``names`` ``None``: no ``nodelist`` key; ``properties`` ``None`` or empty: no
     ``properties`` key; ``nslots`` 0: no ``nslots`` key; ``scheduling`` (JSON text)
     ``None``: no ``scheduling`` key. Times are seconds since the epoch."""
+    cached = topo.cache.get("rlite")
     rlite: List[Dict[str, Any]] = []
-    for ranks, cores, gpus in topo.groups():
+    for ranks, cores, gpus in (topo.groups() if cached is None else cached):
         children = {"core": cores}
         if gpus:
             children["gpu"] = gpus
-        rlite.append({"rank": ranks.encode(), "children": children})
+        rlite.append({"rank": ranks.encode() if cached is None else ranks, "children": children})
+    if cached is None and len(topo) >= _CACHE_RLITE_RANKS:
+        # A topology never changes: a large one's groups are encoded once (an
+        # allocation result is written once; keeping its groups costs more).
+        topo.cache["rlite"] = [(e["rank"], e["children"]["core"], e["children"].get("gpu"))
+                               for e in rlite]
     execution: Dict[str, Any] = {"R_lite": rlite, "starttime": starttime, "expiration": expiration}
     if nslots > 0:
         execution["nslots"] = nslots
