@@ -10,8 +10,9 @@ hostlist, ranks, and, or, not.
 from collections.abc import Mapping
 from typing import Any, List
 
-from ._rv1core import IdRanges, RankMask, Topology, decode_idset
+from ._rv1core import IdRanges, RankMask, Topology
 from .hostlist import HostMatcher, NameTable, _segments, expand
+from .idset import ids_of
 from .rformat import bad_property_name, parse_text
 
 __all__ = ["validate", "compile_mask", "decode"]
@@ -56,19 +57,7 @@ def _hosts_of(operand: Any) -> str:
 def _ranks_of(operand: Any) -> IdRanges:
     """A ``ranks`` operand as ids: an idset string or an integer (SPEC M22), or
     a list of them, whose items are unioned (SPEC F8)."""
-    if isinstance(operand, str):
-        return decode_idset(operand)
-    if isinstance(operand, int) and not isinstance(operand, bool):
-        return IdRanges.from_ints([operand])
-    result = IdRanges()
-    for item in _operand_items("ranks", operand):
-        if isinstance(item, str):
-            result = result.union(decode_idset(item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            result = result.union(IdRanges.from_ints([item]))
-        else:
-            raise ValueError(f"'ranks' items must be idset strings or integers, got {item!r}")
-    return result
+    return ids_of(operand, "'ranks'", ValueError)
 
 
 def _property_names(operand: Any, strict: bool) -> list:

@@ -9,7 +9,7 @@ from typing import Union
 
 from ._rv1core import IdRanges, decode_idset
 
-__all__ = ["IDset", "decode", "encode", "display", "as_idranges"]
+__all__ = ["IDset", "decode", "encode", "display", "as_idranges", "ids_of"]
 
 
 class IDset(IdRanges):
@@ -129,3 +129,28 @@ def as_idranges(value) -> IdRanges:
     if isinstance(value, (list, tuple, set, frozenset, range)):
         return IdRanges.from_ints(value)
     return decode_idset(str(value))
+
+
+def ids_of(value: object, what: str, error: type = TypeError) -> IdRanges:
+    """Ids in the forms flux-core's ``IDset()`` reads: idset text, an integer,
+    or a list (or tuple) of those, unioned.
+
+    ``what`` names the field in messages; a value or item of any other type
+    (a bool included) raises ``error`` (``TypeError`` for R fields,
+    ``ValueError`` for constraint operands); malformed text or an id out of
+    range raises ``ValueError``."""
+    if isinstance(value, str):
+        return decode_idset(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return IdRanges.from_ints([value])
+    if not isinstance(value, (list, tuple)):
+        raise error(f"{what} must be an idset string, an integer or a list of them, got {value!r}")
+    result = IdRanges()
+    for item in value:
+        if isinstance(item, str):
+            result = result.union(decode_idset(item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            result = result.union(IdRanges.from_ints([item]))
+        else:
+            raise error(f"{what} items must be idset strings or integers, got {item!r}")
+    return result

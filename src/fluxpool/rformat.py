@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ._rv1core import IdRanges, Topology, decode_idset
 from .hostlist import NameTable
+from .idset import ids_of
 
 __all__ = ["RParts", "bad_property_name", "parse", "parse_allocation", "parse_text", "encode", "dumps",
            "properties_within"]
@@ -91,20 +92,9 @@ def _ids(value: Any, where: str, strict: bool) -> IdRanges:
     and so does fluxpool except in strict mode."""
     if isinstance(value, str):
         return decode_idset(value)
-    if not strict and not isinstance(value, bool):
-        if isinstance(value, int):
-            return IdRanges.from_ints([value])
-        if isinstance(value, (list, tuple)):
-            result = IdRanges()
-            for item in value:
-                if isinstance(item, str):
-                    result = result.union(decode_idset(item))
-                elif isinstance(item, int) and not isinstance(item, bool):
-                    result = result.union(IdRanges.from_ints([item]))
-                else:
-                    raise TypeError(f"R {where} items must be ids, got {item!r}")
-            return result
-    raise TypeError(f"R {where} must be an idset string, got {value!r}")
+    if strict:
+        raise TypeError(f"R {where} must be an idset string, got {value!r}")
+    return ids_of(value, f"R {where}")
 
 
 def parse_text(text: str) -> Any:
