@@ -556,3 +556,36 @@ def test_slot_sizes_that_do_not_divide_the_node(scheduler):
     result = simulate(trace(*lines), cluster_R(3, 8), scheduler=scheduler, cores_per_node=8,
                       cores_per_task=3, check=True)
     assert result.jobs_completed == 29
+
+
+# -- pinned schedules: speed work must not change a start time (issue 15) ----------------
+
+#: sha256 (first 16 hex digits) of "number:start;..." in job-number order, for the
+#: embedded KTH trace (5,000 jobs) on its default machine (100 nodes x 1 core),
+#: computed from the simulator before the deep-queue speed work.
+PINNED_EMBEDDED = {
+    "fcfs": "02fecb1a7d1f55f6",
+    "easy": "713b05ecca39d6f7",
+    "conservative": "d9e796b02d6e6bd0",
+}
+
+
+def start_hash(result):
+    import hashlib
+
+    text = ";".join(f"{n}:{result.start_times[n]!r}" for n in sorted(result.start_times))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("scheduler", sorted(PINNED_EMBEDDED))
+def test_embedded_trace_schedules_are_pinned(scheduler):
+    """Every start time on the embedded trace, per scheduler, is what it was
+    before the schedulers were sped up (README, Deep queues)."""
+    from importlib import resources
+
+    ref = resources.files("fluxpool").joinpath("data").joinpath("KTH-SP2-1996-2.1-cln-first5000.swf.gz")
+    with ref.open("rb") as stream:
+        jobs = read_swf(stream, name="embedded")
+    result = simulate(jobs, cluster_R(100, 1), scheduler=scheduler)
+    assert result.jobs_completed == 5000
+    assert start_hash(result) == PINNED_EMBEDDED[scheduler]
