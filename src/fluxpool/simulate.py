@@ -486,6 +486,24 @@ class _MinTree:
             tree[i] = low
             i >>= 1
 
+    def fill(self, lo: int, values: Sequence[float]) -> None:
+        """Set positions lo, lo+1, ... to ``values`` in one bottom-up rebuild
+        (O(len(values) + log n), against O(len(values) log n) for ``set``)."""
+        if not values:
+            return
+        tree = self.tree
+        a = lo + self.size
+        b = a + len(values) - 1
+        tree[a:b + 1] = values
+        a >>= 1
+        b >>= 1
+        while a:
+            for i in range(a, b + 1):
+                low, high = tree[2 * i], tree[2 * i + 1]
+                tree[i] = low if low < high else high
+            a >>= 1
+            b >>= 1
+
     def first(self, pos: int, limit: float, stop: int) -> int:
         """The first position in [pos, stop) with value <= limit, or -1."""
         size, tree = self.size, self.tree
@@ -543,6 +561,22 @@ class _WaitIndex:
             self.by_time[need].set(self.local[need][pos], self.durations[pos])
         self.order[pos] = None
         self.count += 1
+
+    def add_range(self, lo: int, hi: int) -> None:
+        """Mark the jobs at ``lo`` ... ``hi - 1`` waiting (many at once: one
+        rebuild per tree instead of one update per job)."""
+        if hi - lo < 32 or not self.indexed:
+            for pos in range(lo, hi):
+                self.add(pos)
+            return
+        needs, durations = self.needs, self.durations
+        self.by_need.fill(lo, needs[lo:hi])
+        for need, positions in self.positions.items():
+            k = bisect.bisect_left(positions, lo)
+            stop = bisect.bisect_left(positions, hi, k)
+            self.by_time[need].fill(k, [durations[p] for p in positions[k:stop]])
+        self.order.update(dict.fromkeys(range(lo, hi)))
+        self.count += hi - lo
 
     def remove(self, pos: int) -> None:
         """Mark the job at ``pos`` no longer waiting."""
@@ -686,10 +720,13 @@ class Simulation:
         try:
             return fn(*args)
         finally:
-            spent = _clock() - t0
-            cost = self.cost
-            cost.calls[name] = cost.calls.get(name, 0) + 1
-            cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
+            self._count(name, _clock() - t0)
+
+    def _count(self, name: str, spent: float) -> None:
+        """Record one pool call of ``name`` (the hot calls time themselves inline)."""
+        cost = self.cost
+        cost.calls[name] = cost.calls.get(name, 0) + 1
+        cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
 
     def _prepare(self, jobs: Sequence[SwfJob]) -> List[Any]:
         """Build one request per distinct processor count; skip what cannot run.
@@ -727,7 +764,9 @@ class Simulation:
     # -- pool operations ---------------------------------------------------------
 
     def _start(self, job: _Job, now: float, alloc: Any) -> None:
-        self._timed("update_expiration", self.pool.update_expiration, job.index, now + job.duration)
+        t0 = _clock()
+        self.pool.update_expiration(job.index, now + job.duration)
+        self._count("update_expiration", _clock() - t0)
         job.start = now
         job.alloc = alloc
         job.cores = job.min_cores if self._counts_decide else alloc.count("core")
@@ -741,7 +780,9 @@ class Simulation:
             self._check_start(job)
 
     def _finish(self, job: _Job) -> None:
-        self._timed("free", self.pool.free, job.index)
+        t0 = _clock()
+        self.pool.free(job.index)
+        self._count("free", _clock() - t0)
         self.free_cores += job.cores
         self.busy_cores -= job.cores
         if self._track_running:
@@ -753,12 +794,16 @@ class Simulation:
 
     def _try_alloc(self, pool: ResourcePool, job: _Job) -> Any:
         """The allocation result, or None when it does not fit now."""
+        t0 = _clock()
         try:
-            return self._timed("alloc", pool.alloc, job.index, job.request)
+            alloc = pool.alloc(job.index, job.request)
         except InsufficientResources:
-            return None
+            alloc = None
         except InfeasibleRequest as exc:  # _prepare() checked every job on this pool
+            self._count("alloc", _clock() - t0)
             raise SimulationError(f"job {job.number}: pool reports infeasible after accepting it: {exc}") from exc
+        self._count("alloc", _clock() - t0)
+        return alloc
 
     def _try_start(self, job: _Job, now: float) -> bool:
         """Start ``job`` now if the real pool can place it."""
@@ -1058,9 +1103,11 @@ class Simulation:
                 self._finish(jobs[index])
                 last_end = now
                 done_since_report += 1
+            first = i
             while i < n and jobs[i].submit <= now:
-                waiting.add(i)
                 i += 1
+            if i > first:
+                waiting.add_range(first, i)
             self._arrived = i
             self._schedule(now)
             if self.check:
