@@ -610,6 +610,28 @@ class _WaitIndex:
         return best
 
 
+def _frontier_put(frontier: Tuple[List[float], List[float]], duration: float, time: float) -> None:
+    """Record that the earliest fit of a job of some width and ``duration`` is ``time``.
+
+    During a conservative pass the profile only loses cores, and a window
+    that holds a longer job holds a shorter one, so no later job of that width
+    and at least ``duration`` fits before ``time``. ``frontier`` keeps the
+    records no other record implies: durations and times both increasing, so
+    the bound for a duration is the time of the last record at or below it.
+    """
+    durations, times = frontier
+    k = bisect.bisect_right(durations, duration)
+    if k and times[k - 1] >= time:
+        return  # implied by a record of a shorter (or equal) duration
+    if k and durations[k - 1] == duration:
+        k -= 1
+    j = k
+    while j < len(times) and times[j] <= time:
+        j += 1
+    durations[k:j] = [duration]
+    times[k:j] = [time]
+
+
 def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int = 0) -> Optional[str]:
     """Why the placement policies must give the same schedule, or None when they may differ.
 
@@ -982,8 +1004,14 @@ class Simulation:
         looked at. The pass stops once no job left can start now (none of them
         finds its cores free from now for its requested time, next to the
         reservations made so far): their reservations could only come later
-        still, and they start nobody. On a deep queue the profile near now
-        fills after a few reservations, so a pass looks at a few jobs.
+        still, and they start nobody.
+
+        Two bounds keep a pass from rescanning the profile (they change no
+        reservation): the profile only loses cores during a pass, so the
+        first breakpoint with ``w`` free cores can only move later, and the
+        search for the next job of ``w`` cores starts there; and the stopping
+        test is redone only when a reservation starts before the profile first
+        drops below some size it tracks (see ``_front``).
         """
         if self.free_cores <= 0:
             return
@@ -999,6 +1027,13 @@ class Simulation:
                 ts.append(end)
                 fs.append(fs[-1])
             fs[-1] += cores
+        bisect_left = bisect.bisect_left
+        #: width -> (durations, times): no job of that width and at least that
+        #: duration finds its cores free before that time (see _frontier_put)
+        lows: Dict[int, Tuple[List[float], List[float]]] = {}
+        front: List[List[Any]] = []
+        watch = _INF  # a reservation starting before this time redoes the stopping test
+        latest = -1  # the latest candidate position the stopping test knows of
         pos, arrived = head.index, self._arrived
         while pos < arrived:
             job = jobs[pos]
@@ -1006,12 +1041,25 @@ class Simulation:
                 pos += 1
                 continue
             need, duration = job.min_cores, job.duration
+            known = lows.get(need)
+            if known is None:
+                known = lows[need] = ([], [])
+                k = -1
+            else:
+                k = bisect.bisect_right(known[0], duration) - 1
+            i = bisect_left(ts, known[1][k]) if k >= 0 else 0
+            # the scan below starts at the first breakpoint with need cores free,
+            # unless the bound came from a record of a longer job
+            scans_all = k < 0 or known[0][k] == 0
             # earliest breakpoint i from which need cores stay free for duration
-            i, n = 0, len(ts)
+            n = len(ts)
+            first_free = -1
             while True:
                 if fs[i] < need:
                     i += 1
                     continue
+                if first_free < 0:
+                    first_free = i
                 until = ts[i] + duration
                 j = i + 1
                 while j < n and ts[j] < until and fs[j] >= need:
@@ -1021,48 +1069,75 @@ class Simulation:
                     continue
                 break
             start = ts[i]
+            if scans_all:
+                _frontier_put(known, 0, ts[first_free])
+            _frontier_put(known, duration, start)
             amount = need
             if i == 0 and job is not head and self._try_start(job, now):
                 amount = job.cores
             until = start + duration
             if duration > 0:
-                k = bisect.bisect_left(ts, until, i)
+                k = bisect_left(ts, until, i)
                 if k == len(ts) or ts[k] != until:
                     ts.insert(k, until)
                     fs.insert(k, fs[k - 1])
                 for m in range(i, k):
                     fs[m] -= amount
             pos += 1
-            if not self._any_may_start(pos, now, ts, fs):
+            if start < watch or i == 0:
+                front, watch = self._front(pos, now, ts, fs)
+                latest = max((entry[1] for entry in front), default=-1)
+            if latest >= pos:
+                continue
+            # every known candidate is behind: look for the next one of each size
+            latest = -1
+            for entry in front:
+                if 0 <= entry[1] < pos:
+                    entry[1] = self._candidate(entry[0], pos, entry[2])
+                if entry[1] > latest:
+                    latest = entry[1]
+            if latest < pos:
                 break
 
-    def _any_may_start(self, pos: int, now: float, ts: List[float], fs: List[int]) -> bool:
-        """Whether a waiting job from ``pos`` on might start now, next to the
-        reservations made so far (more reservations only take cores away).
+    def _front(self, pos: int, now: float, ts: List[float], fs: List[int]) -> Tuple[List[List[Any]], float]:
+        """What the stopping test of a conservative pass needs, from ``pos`` on.
 
         A job of w cores can start now only if w cores stay free, in the
-        profile so far, for its whole requested time: its requested time must
-        be at most the time until free cores first drop below w. One walk down
-        the profile gives that time for every w; the per-size index answers
-        each w in O(log n).
+        profile so far (more reservations only take cores away), for its whole
+        requested time: its requested time must be at most the time until free
+        cores first drop below w. One walk down the profile gives that time
+        for every w up to the cores free now. Returns ``[w, the first waiting
+        position >= pos of w cores within that time (-1: none), the time]``
+        per w, and the latest of those drop times: a reservation starting at
+        or after it changes none of them.
         """
         free_now = min(self.free_cores, fs[0])
-        waiting = self.waiting
-        widths = waiting.widths
+        widths = self.waiting.widths
         top = bisect.bisect_right(widths, free_now)
-        if top == 0:
-            return False
+        front: List[List[Any]] = []
+        watch = now
         i, n = 0, len(ts)
         for w in widths[:top]:
             while i < n and fs[i] >= w:
                 i += 1
-            # a hair of slack for rounding: the reservation test is exact
-            within = (ts[i] - now) * (1 + 1e-9) + 1e-9 if i < n else _INF
-            positions = waiting.positions[w]
-            k = bisect.bisect_left(positions, pos)
-            if k < len(positions) and waiting.by_time[w].first(k, within, len(positions)) >= 0:
-                return True
-        return False
+            if i < n:
+                # a hair of slack for rounding: the reservation test is exact
+                within = (ts[i] - now) * (1 + 1e-9) + 1e-9
+                if ts[i] > watch:
+                    watch = ts[i]
+            else:
+                within = watch = _INF
+            front.append([w, self._candidate(w, pos, within), within])
+        return front, watch
+
+    def _candidate(self, width: int, pos: int, within: float) -> int:
+        """The first waiting position >= ``pos`` of ``width`` cores whose
+        requested time is at most ``within``, or -1."""
+        waiting = self.waiting
+        positions = waiting.positions[width]
+        k = bisect.bisect_left(positions, pos)
+        found = waiting.by_time[width].first(k, within, len(positions)) if k < len(positions) else -1
+        return positions[found] if found >= 0 else -1
 
     # -- the event loop ---------------------------------------------------------------
 
