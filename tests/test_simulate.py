@@ -589,3 +589,37 @@ def test_embedded_trace_schedules_are_pinned(scheduler):
     result = simulate(jobs, cluster_R(100, 1), scheduler=scheduler)
     assert result.jobs_completed == 5000
     assert start_hash(result) == PINNED_EMBEDDED[scheduler]
+
+
+def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
+    """An EASY pass on a queue 6,000 deep asks the waiting-job index once per
+    job it starts plus once to learn that nothing more fits, and each ask
+    looks at one min-tree per job size (5 here) plus the size tree: the jobs
+    it visits do not grow with the queue's depth (README, Deep queues)."""
+    import random
+
+    from fluxpool.simulate import _MinTree, _WaitIndex
+
+    counts = {"find": 0, "first": 0, "passes": 0}
+    find, first, schedule = _WaitIndex.find, _MinTree.first, Simulation._schedule
+
+    def counted(name, fn):
+        def wrapper(*args):
+            counts[name] += 1
+            return fn(*args)
+        return wrapper
+
+    monkeypatch.setattr(_WaitIndex, "find", counted("find", find))
+    monkeypatch.setattr(_MinTree, "first", counted("first", first))
+    monkeypatch.setattr(Simulation, "_schedule", counted("passes", schedule))
+    rng = random.Random(5)
+    lines = []
+    for number in range(1, 6001):
+        run = rng.randint(10, 1000)
+        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    result = simulate(trace(*lines), cluster_R(32, 1), scheduler="easy")
+    assert result.jobs_completed == 6000
+    assert counts["passes"] <= 6001  # one per event instant
+    assert counts["find"] <= counts["passes"] + 6000
+    assert counts["first"] <= 6 * counts["find"]
+    assert result.cost.calls["alloc"] == 6000  # no job is tried and refused
