@@ -458,6 +458,8 @@ class _Job:
 _INF = float("inf")
 #: Up to this many waiting jobs, EASY scans the queue in order instead of searching the index.
 _SCAN_LIMIT = 64
+#: A conservative pass bounds its reservation searches only on profiles with more breakpoints.
+_SHORT_PROFILE = 48
 
 
 class _MinTree:
@@ -1031,9 +1033,8 @@ class Simulation:
         #: width -> (durations, times): no job of that width and at least that
         #: duration finds its cores free before that time (see _frontier_put)
         lows: Dict[int, Tuple[List[float], List[float]]] = {}
-        front: List[List[Any]] = []
-        watch = _INF  # a reservation starting before this time redoes the stopping test
-        latest = -1  # the latest candidate position the stopping test knows of
+        front: Any = None  # what the stopping test knows (see _front); None: start afresh
+        latest = -1  # the candidate position the stopping test found last
         pos, arrived = head.index, self._arrived
         while pos < arrived:
             job = jobs[pos]
@@ -1041,18 +1042,15 @@ class Simulation:
                 pos += 1
                 continue
             need, duration = job.min_cores, job.duration
-            known = lows.get(need)
-            if known is None:
-                known = lows[need] = ([], [])
-                k = -1
-            else:
-                k = bisect.bisect_right(known[0], duration) - 1
+            n = len(ts)
+            # a short profile is scanned from now (keeping records would cost more)
+            known = lows.get(need) if n > _SHORT_PROFILE else None
+            k = -1 if known is None else bisect.bisect_right(known[0], duration) - 1
             i = bisect_left(ts, known[1][k]) if k >= 0 else 0
             # the scan below starts at the first breakpoint with need cores free,
             # unless the bound came from a record of a longer job
             scans_all = k < 0 or known[0][k] == 0
             # earliest breakpoint i from which need cores stay free for duration
-            n = len(ts)
             first_free = -1
             while True:
                 if fs[i] < need:
@@ -1069,9 +1067,12 @@ class Simulation:
                     continue
                 break
             start = ts[i]
-            if scans_all:
-                _frontier_put(known, 0, ts[first_free])
-            _frontier_put(known, duration, start)
+            if n > _SHORT_PROFILE:
+                if known is None:
+                    known = lows[need] = ([], [])
+                if scans_all:
+                    _frontier_put(known, 0, ts[first_free])
+                _frontier_put(known, duration, start)
             amount = need
             if i == 0 and job is not head and self._try_start(job, now):
                 amount = job.cores
@@ -1084,51 +1085,60 @@ class Simulation:
                 for m in range(i, k):
                     fs[m] -= amount
             pos += 1
-            if start < watch or i == 0:
-                front, watch = self._front(pos, now, ts, fs)
-                latest = max((entry[1] for entry in front), default=-1)
-            if latest >= pos:
-                continue
-            # every known candidate is behind: look for the next one of each size
-            latest = -1
-            for entry in front:
-                if 0 <= entry[1] < pos:
-                    entry[1] = self._candidate(entry[0], pos, entry[2])
-                if entry[1] > latest:
-                    latest = entry[1]
+            if front is None or start < front[2] or i == 0:
+                front = self._front(now, fs)
+                latest = -1
             if latest < pos:
-                break
+                latest = self._next_candidate(front, pos, now, ts, fs)
+                if latest < pos:
+                    break
 
-    def _front(self, pos: int, now: float, ts: List[float], fs: List[int]) -> Tuple[List[List[Any]], float]:
-        """What the stopping test of a conservative pass needs, from ``pos`` on.
+    def _front(self, now: float, fs: List[int]) -> List[Any]:
+        """The stopping test's state for a conservative pass: ``[entries, sizes
+        not looked at yet (largest first), watch]``.
 
         A job of w cores can start now only if w cores stay free, in the
-        profile so far (more reservations only take cores away), for its whole
-        requested time: its requested time must be at most the time until free
-        cores first drop below w. One walk down the profile gives that time
-        for every w up to the cores free now. Returns ``[w, the first waiting
-        position >= pos of w cores within that time (-1: none), the time]``
-        per w, and the latest of those drop times: a reservation starting at
-        or after it changes none of them.
+        profile so far, for its whole requested time: its requested time must
+        be at most the time until free cores first drop below w, and w at
+        most the cores free now. Entries ``[w, candidate position, that time]``
+        are filled lazily by ``_next_candidate``; ``watch`` is the latest drop
+        time they use: a reservation starting at or after it changes none of
+        them. More reservations only take cores away, so a test made on an
+        earlier profile can only be looser than the current one: the pass may
+        look at a job more, never stop too early.
         """
         free_now = min(self.free_cores, fs[0])
         widths = self.waiting.widths
-        top = bisect.bisect_right(widths, free_now)
-        front: List[List[Any]] = []
-        watch = now
-        i, n = 0, len(ts)
-        for w in widths[:top]:
+        return [[], widths[:bisect.bisect_right(widths, free_now)][::-1], -_INF]
+
+    def _next_candidate(self, front: List[Any], pos: int, now: float, ts: List[float], fs: List[int]) -> int:
+        """The position of a waiting job >= ``pos`` that might still start now
+        (see ``_front``), or -1 when there is none."""
+        entries, sizes, _ = front
+        for entry in entries:
+            found = entry[1]
+            if 0 <= found < pos:
+                found = entry[1] = self._candidate(entry[0], pos, entry[2])
+            if found >= pos:
+                return found
+        n = len(ts)
+        while sizes:
+            w = sizes.pop()
+            i = 0
             while i < n and fs[i] >= w:
                 i += 1
             if i < n:
                 # a hair of slack for rounding: the reservation test is exact
                 within = (ts[i] - now) * (1 + 1e-9) + 1e-9
-                if ts[i] > watch:
-                    watch = ts[i]
+                if ts[i] > front[2]:
+                    front[2] = ts[i]
             else:
-                within = watch = _INF
-            front.append([w, self._candidate(w, pos, within), within])
-        return front, watch
+                within = front[2] = _INF
+            found = self._candidate(w, pos, within)
+            entries.append([w, found, within])
+            if found >= pos:
+                return found
+        return -1
 
     def _candidate(self, width: int, pos: int, within: float) -> int:
         """The first waiting position >= ``pos`` of ``width`` cores whose
