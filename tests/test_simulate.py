@@ -623,3 +623,82 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     assert counts["find"] <= counts["passes"] + 6000
     assert counts["first"] <= 6 * counts["find"]
     assert result.cost.calls["alloc"] == 6000  # no job is tried and refused
+
+
+def reference_conservative(self, now, head):
+    """The conservative pass as first written (every search scans the profile
+    from now, the stopping test is redone after every reservation): the
+    definition the faster pass must match start for start."""
+    import bisect
+
+    if self.free_cores <= 0:
+        return
+    jobs = self.jobs
+    ts, fs = [now], [self.free_cores]
+    for end, index in self.running:
+        if end <= now:
+            fs[0] += jobs[index].cores
+            continue
+        if end != ts[-1]:
+            ts.append(end)
+            fs.append(fs[-1])
+        fs[-1] += jobs[index].cores
+    pos = head.index
+    while pos < self._arrived:
+        job = jobs[pos]
+        pos += 1
+        if job.start is not None:
+            continue
+        need, duration = job.min_cores, job.duration
+        i = 0
+        while True:
+            if fs[i] < need:
+                i += 1
+                continue
+            j = i + 1
+            while j < len(ts) and ts[j] < ts[i] + duration and fs[j] >= need:
+                j += 1
+            if j < len(ts) and ts[j] < ts[i] + duration:
+                i = j + 1
+                continue
+            break
+        amount = need
+        if i == 0 and job is not head and self._try_start(job, now):
+            amount = job.cores
+        if duration > 0:
+            until = ts[i] + duration
+            k = bisect.bisect_left(ts, until, i)
+            if k == len(ts) or ts[k] != until:
+                ts.insert(k, until)
+                fs.insert(k, fs[k - 1])
+            for m in range(i, k):
+                fs[m] -= amount
+        # stop once no job behind could start now next to the reservations so far
+        free_now = min(self.free_cores, fs[0])
+        if not any(
+            later.start is None and later.min_cores <= free_now
+            and all(f >= later.min_cores for t, f in zip(ts, fs) if t < now + later.duration)
+            for later in jobs[pos:self._arrived]
+        ):
+            break
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conservative_matches_the_plain_pass_on_deep_queues(seed, monkeypatch):
+    """Deep queues (all jobs at once, then a second wave), with requested
+    times up to 3 x the run time and some runs past them: the bounded
+    searches and the lazy stopping test give every job the start the plain
+    pass gives (README, Deep queues)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for number in range(1, 301):
+        submit = 0 if number <= 200 else 5000
+        run = rng.randint(10, 3000)
+        requested = run * rng.choice([1, 1.5, 3]) if number % 17 else run // 2
+        lines.append(swf_job(number, submit, run, rng.choice([1, 1, 2, 3, 4, 8, 16]), req_time=int(requested)))
+    fast = starts(simulate(trace(*lines), cluster_R(24, 1), scheduler="conservative"))
+    monkeypatch.setattr(Simulation, "_conservative", reference_conservative)
+    plain = starts(simulate(trace(*lines), cluster_R(24, 1), scheduler="conservative"))
+    assert fast == plain
