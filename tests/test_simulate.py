@@ -556,3 +556,149 @@ def test_slot_sizes_that_do_not_divide_the_node(scheduler):
     result = simulate(trace(*lines), cluster_R(3, 8), scheduler=scheduler, cores_per_node=8,
                       cores_per_task=3, check=True)
     assert result.jobs_completed == 29
+
+
+# -- pinned schedules: speed work must not change a start time (issue 15) ----------------
+
+#: sha256 (first 16 hex digits) of "number:start;..." in job-number order, for the
+#: embedded KTH trace (5,000 jobs) on its default machine (100 nodes x 1 core),
+#: computed from the simulator before the deep-queue speed work.
+PINNED_EMBEDDED = {
+    "fcfs": "02fecb1a7d1f55f6",
+    "easy": "713b05ecca39d6f7",
+    "conservative": "d9e796b02d6e6bd0",
+}
+
+
+def start_hash(result):
+    import hashlib
+
+    text = ";".join(f"{n}:{result.start_times[n]!r}" for n in sorted(result.start_times))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("scheduler", sorted(PINNED_EMBEDDED))
+def test_embedded_trace_schedules_are_pinned(scheduler):
+    """Every start time on the embedded trace, per scheduler, is what it was
+    before the schedulers were sped up (README, Deep queues)."""
+    from importlib import resources
+
+    ref = resources.files("fluxpool").joinpath("data").joinpath("KTH-SP2-1996-2.1-cln-first5000.swf.gz")
+    with ref.open("rb") as stream:
+        jobs = read_swf(stream, name="embedded")
+    result = simulate(jobs, cluster_R(100, 1), scheduler=scheduler)
+    assert result.jobs_completed == 5000
+    assert start_hash(result) == PINNED_EMBEDDED[scheduler]
+
+
+def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
+    """An EASY pass on a queue 6,000 deep asks the waiting-job index once per
+    job it starts plus once to learn that nothing more fits, and each ask
+    looks at one min-tree per job size (5 here) plus the size tree: the jobs
+    it visits do not grow with the queue's depth (README, Deep queues)."""
+    import random
+
+    from fluxpool.simulate import _MinTree, _WaitIndex
+
+    counts = {"find": 0, "first": 0, "passes": 0}
+    find, first, schedule = _WaitIndex.find, _MinTree.first, Simulation._schedule
+
+    def counted(name, fn):
+        def wrapper(*args):
+            counts[name] += 1
+            return fn(*args)
+        return wrapper
+
+    monkeypatch.setattr(_WaitIndex, "find", counted("find", find))
+    monkeypatch.setattr(_MinTree, "first", counted("first", first))
+    monkeypatch.setattr(Simulation, "_schedule", counted("passes", schedule))
+    rng = random.Random(5)
+    lines = []
+    for number in range(1, 6001):
+        run = rng.randint(10, 1000)
+        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    result = simulate(trace(*lines), cluster_R(32, 1), scheduler="easy")
+    assert result.jobs_completed == 6000
+    assert counts["passes"] <= 6001  # one per event instant
+    assert counts["find"] <= counts["passes"] + 6000
+    assert counts["first"] <= 6 * counts["find"]
+    assert result.cost.calls["alloc"] == 6000  # no job is tried and refused
+
+
+def reference_conservative(self, now, head):
+    """The conservative pass as first written (every search scans the profile
+    from now, the stopping test is redone after every reservation): the
+    definition the faster pass must match start for start."""
+    import bisect
+
+    if self.free_cores <= 0:
+        return
+    jobs = self.jobs
+    ts, fs = [now], [self.free_cores]
+    for end, index in self.running:
+        if end <= now:
+            fs[0] += jobs[index].cores
+            continue
+        if end != ts[-1]:
+            ts.append(end)
+            fs.append(fs[-1])
+        fs[-1] += jobs[index].cores
+    pos = head.index
+    while pos < self._arrived:
+        job = jobs[pos]
+        pos += 1
+        if job.start is not None:
+            continue
+        need, duration = job.min_cores, job.duration
+        i = 0
+        while True:
+            if fs[i] < need:
+                i += 1
+                continue
+            j = i + 1
+            while j < len(ts) and ts[j] < ts[i] + duration and fs[j] >= need:
+                j += 1
+            if j < len(ts) and ts[j] < ts[i] + duration:
+                i = j + 1
+                continue
+            break
+        amount = need
+        if i == 0 and job is not head and self._try_start(job, now):
+            amount = job.cores
+        if duration > 0:
+            until = ts[i] + duration
+            k = bisect.bisect_left(ts, until, i)
+            if k == len(ts) or ts[k] != until:
+                ts.insert(k, until)
+                fs.insert(k, fs[k - 1])
+            for m in range(i, k):
+                fs[m] -= amount
+        # stop once no job behind could start now next to the reservations so far
+        free_now = min(self.free_cores, fs[0])
+        if not any(
+            later.start is None and later.min_cores <= free_now
+            and all(f >= later.min_cores for t, f in zip(ts, fs) if t < now + later.duration)
+            for later in jobs[pos:self._arrived]
+        ):
+            break
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conservative_matches_the_plain_pass_on_deep_queues(seed, monkeypatch):
+    """Deep queues (all jobs at once, then a second wave), with requested
+    times up to 3 x the run time and some runs past them: the bounded
+    searches and the lazy stopping test give every job the start the plain
+    pass gives (README, Deep queues)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for number in range(1, 301):
+        submit = 0 if number <= 200 else 5000
+        run = rng.randint(10, 3000)
+        requested = run * rng.choice([1, 1.5, 3]) if number % 17 else run // 2
+        lines.append(swf_job(number, submit, run, rng.choice([1, 1, 2, 3, 4, 8, 16]), req_time=int(requested)))
+    fast = starts(simulate(trace(*lines), cluster_R(24, 1), scheduler="conservative"))
+    monkeypatch.setattr(Simulation, "_conservative", reference_conservative)
+    plain = starts(simulate(trace(*lines), cluster_R(24, 1), scheduler="conservative"))
+    assert fast == plain

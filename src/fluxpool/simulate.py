@@ -497,6 +497,8 @@ class _Job:
 _INF = float("inf")
 #: Up to this many waiting jobs, EASY scans the queue in order instead of searching the index.
 _SCAN_LIMIT = 64
+#: A conservative pass bounds its reservation searches only on profiles with more breakpoints.
+_SHORT_PROFILE = 48
 
 
 class _MinTree:
@@ -524,6 +526,24 @@ class _MinTree:
                 break
             tree[i] = low
             i >>= 1
+
+    def fill(self, lo: int, values: Sequence[float]) -> None:
+        """Set positions lo, lo+1, ... to ``values`` in one bottom-up rebuild
+        (O(len(values) + log n), against O(len(values) log n) for ``set``)."""
+        if not values:
+            return
+        tree = self.tree
+        a = lo + self.size
+        b = a + len(values) - 1
+        tree[a:b + 1] = values
+        a >>= 1
+        b >>= 1
+        while a:
+            for i in range(a, b + 1):
+                low, high = tree[2 * i], tree[2 * i + 1]
+                tree[i] = low if low < high else high
+            a >>= 1
+            b >>= 1
 
     def first(self, pos: int, limit: float, stop: int) -> int:
         """The first position in [pos, stop) with value <= limit, or -1."""
@@ -583,6 +603,22 @@ class _WaitIndex:
         self.order[pos] = None
         self.count += 1
 
+    def add_range(self, lo: int, hi: int) -> None:
+        """Mark the jobs at ``lo`` ... ``hi - 1`` waiting (many at once: one
+        rebuild per tree instead of one update per job)."""
+        if hi - lo < 32 or not self.indexed:
+            for pos in range(lo, hi):
+                self.add(pos)
+            return
+        needs, durations = self.needs, self.durations
+        self.by_need.fill(lo, needs[lo:hi])
+        for need, positions in self.positions.items():
+            k = bisect.bisect_left(positions, lo)
+            stop = bisect.bisect_left(positions, hi, k)
+            self.by_time[need].fill(k, [durations[p] for p in positions[k:stop]])
+        self.order.update(dict.fromkeys(range(lo, hi)))
+        self.count += hi - lo
+
     def remove(self, pos: int) -> None:
         """Mark the job at ``pos`` no longer waiting."""
         if self.indexed:
@@ -613,6 +649,28 @@ class _WaitIndex:
                 stop = positions[found]
                 best = stop
         return best
+
+
+def _frontier_put(frontier: Tuple[List[float], List[float]], duration: float, time: float) -> None:
+    """Record that the earliest fit of a job of some width and ``duration`` is ``time``.
+
+    During a conservative pass the profile only loses cores, and a window
+    that holds a longer job holds a shorter one, so no later job of that width
+    and at least ``duration`` fits before ``time``. ``frontier`` keeps the
+    records no other record implies: durations and times both increasing, so
+    the bound for a duration is the time of the last record at or below it.
+    """
+    durations, times = frontier
+    k = bisect.bisect_right(durations, duration)
+    if k and times[k - 1] >= time:
+        return  # implied by a record of a shorter (or equal) duration
+    if k and durations[k - 1] == duration:
+        k -= 1
+    j = k
+    while j < len(times) and times[j] <= time:
+        j += 1
+    durations[k:j] = [duration]
+    times[k:j] = [time]
 
 
 def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int = 0) -> Optional[str]:
@@ -725,10 +783,13 @@ class Simulation:
         try:
             return fn(*args)
         finally:
-            spent = _clock() - t0
-            cost = self.cost
-            cost.calls[name] = cost.calls.get(name, 0) + 1
-            cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
+            self._count(name, _clock() - t0)
+
+    def _count(self, name: str, spent: float) -> None:
+        """Record one pool call of ``name`` (the hot calls time themselves inline)."""
+        cost = self.cost
+        cost.calls[name] = cost.calls.get(name, 0) + 1
+        cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
 
     def _prepare(self, jobs: Sequence[SwfJob]) -> List[Any]:
         """Build one request per distinct processor count; skip what cannot run.
@@ -766,7 +827,9 @@ class Simulation:
     # -- pool operations ---------------------------------------------------------
 
     def _start(self, job: _Job, now: float, alloc: Any) -> None:
-        self._timed("update_expiration", self.pool.update_expiration, job.index, now + job.duration)
+        t0 = _clock()
+        self.pool.update_expiration(job.index, now + job.duration)
+        self._count("update_expiration", _clock() - t0)
         job.start = now
         job.alloc = alloc
         job.cores = job.min_cores if self._counts_decide else alloc.count("core")
@@ -780,7 +843,9 @@ class Simulation:
             self._check_start(job)
 
     def _finish(self, job: _Job) -> None:
-        self._timed("free", self.pool.free, job.index)
+        t0 = _clock()
+        self.pool.free(job.index)
+        self._count("free", _clock() - t0)
         self.free_cores += job.cores
         self.busy_cores -= job.cores
         if self._track_running:
@@ -792,12 +857,16 @@ class Simulation:
 
     def _try_alloc(self, pool: ResourcePool, job: _Job) -> Any:
         """The allocation result, or None when it does not fit now."""
+        t0 = _clock()
         try:
-            return self._timed("alloc", pool.alloc, job.index, job.request)
+            alloc = pool.alloc(job.index, job.request)
         except InsufficientResources:
-            return None
+            alloc = None
         except InfeasibleRequest as exc:  # _prepare() checked every job on this pool
+            self._count("alloc", _clock() - t0)
             raise SimulationError(f"job {job.number}: pool reports infeasible after accepting it: {exc}") from exc
+        self._count("alloc", _clock() - t0)
+        return alloc
 
     def _try_start(self, job: _Job, now: float) -> bool:
         """Start ``job`` now if the real pool can place it."""
@@ -976,8 +1045,14 @@ class Simulation:
         looked at. The pass stops once no job left can start now (none of them
         finds its cores free from now for its requested time, next to the
         reservations made so far): their reservations could only come later
-        still, and they start nobody. On a deep queue the profile near now
-        fills after a few reservations, so a pass looks at a few jobs.
+        still, and they start nobody.
+
+        Two bounds keep a pass from rescanning the profile (they change no
+        reservation): the profile only loses cores during a pass, so the
+        first breakpoint with ``w`` free cores can only move later, and the
+        search for the next job of ``w`` cores starts there; and the stopping
+        test is redone only when a reservation starts before the profile first
+        drops below some size it tracks (see ``_front``).
         """
         if self.free_cores <= 0:
             return
@@ -993,6 +1068,12 @@ class Simulation:
                 ts.append(end)
                 fs.append(fs[-1])
             fs[-1] += cores
+        bisect_left = bisect.bisect_left
+        #: width -> (durations, times): no job of that width and at least that
+        #: duration finds its cores free before that time (see _frontier_put)
+        lows: Dict[int, Tuple[List[float], List[float]]] = {}
+        front: Any = None  # what the stopping test knows (see _front); None: start afresh
+        latest = -1  # the candidate position the stopping test found last
         pos, arrived = head.index, self._arrived
         while pos < arrived:
             job = jobs[pos]
@@ -1000,12 +1081,22 @@ class Simulation:
                 pos += 1
                 continue
             need, duration = job.min_cores, job.duration
+            n = len(ts)
+            # a short profile is scanned from now (keeping records would cost more)
+            known = lows.get(need) if n > _SHORT_PROFILE else None
+            k = -1 if known is None else bisect.bisect_right(known[0], duration) - 1
+            i = bisect_left(ts, known[1][k]) if k >= 0 else 0
+            # the scan below starts at the first breakpoint with need cores free,
+            # unless the bound came from a record of a longer job
+            scans_all = k < 0 or known[0][k] == 0
             # earliest breakpoint i from which need cores stay free for duration
-            i, n = 0, len(ts)
+            first_free = -1
             while True:
                 if fs[i] < need:
                     i += 1
                     continue
+                if first_free < 0:
+                    first_free = i
                 until = ts[i] + duration
                 j = i + 1
                 while j < n and ts[j] < until and fs[j] >= need:
@@ -1015,48 +1106,87 @@ class Simulation:
                     continue
                 break
             start = ts[i]
+            if n > _SHORT_PROFILE:
+                if known is None:
+                    known = lows[need] = ([], [])
+                if scans_all:
+                    _frontier_put(known, 0, ts[first_free])
+                _frontier_put(known, duration, start)
             amount = need
             if i == 0 and job is not head and self._try_start(job, now):
                 amount = job.cores
             until = start + duration
             if duration > 0:
-                k = bisect.bisect_left(ts, until, i)
+                k = bisect_left(ts, until, i)
                 if k == len(ts) or ts[k] != until:
                     ts.insert(k, until)
                     fs.insert(k, fs[k - 1])
                 for m in range(i, k):
                     fs[m] -= amount
             pos += 1
-            if not self._any_may_start(pos, now, ts, fs):
-                break
+            if front is None or start < front[2] or i == 0:
+                front = self._front(now, fs)
+                latest = -1
+            if latest < pos:
+                latest = self._next_candidate(front, pos, now, ts, fs)
+                if latest < pos:
+                    break
 
-    def _any_may_start(self, pos: int, now: float, ts: List[float], fs: List[int]) -> bool:
-        """Whether a waiting job from ``pos`` on might start now, next to the
-        reservations made so far (more reservations only take cores away).
+    def _front(self, now: float, fs: List[int]) -> List[Any]:
+        """The stopping test's state for a conservative pass: ``[entries, sizes
+        not looked at yet (largest first), watch]``.
 
         A job of w cores can start now only if w cores stay free, in the
         profile so far, for its whole requested time: its requested time must
-        be at most the time until free cores first drop below w. One walk down
-        the profile gives that time for every w; the per-size index answers
-        each w in O(log n).
+        be at most the time until free cores first drop below w, and w at
+        most the cores free now. Entries ``[w, candidate position, that time]``
+        are filled lazily by ``_next_candidate``; ``watch`` is the latest drop
+        time they use: a reservation starting at or after it changes none of
+        them. More reservations only take cores away, so a test made on an
+        earlier profile can only be looser than the current one: the pass may
+        look at a job more, never stop too early.
         """
         free_now = min(self.free_cores, fs[0])
-        waiting = self.waiting
-        widths = waiting.widths
-        top = bisect.bisect_right(widths, free_now)
-        if top == 0:
-            return False
-        i, n = 0, len(ts)
-        for w in widths[:top]:
+        widths = self.waiting.widths
+        return [[], widths[:bisect.bisect_right(widths, free_now)][::-1], -_INF]
+
+    def _next_candidate(self, front: List[Any], pos: int, now: float, ts: List[float], fs: List[int]) -> int:
+        """The position of a waiting job >= ``pos`` that might still start now
+        (see ``_front``), or -1 when there is none."""
+        entries, sizes, _ = front
+        for entry in entries:
+            found = entry[1]
+            if 0 <= found < pos:
+                found = entry[1] = self._candidate(entry[0], pos, entry[2])
+            if found >= pos:
+                return found
+        n = len(ts)
+        while sizes:
+            w = sizes.pop()
+            i = 0
             while i < n and fs[i] >= w:
                 i += 1
-            # a hair of slack for rounding: the reservation test is exact
-            within = (ts[i] - now) * (1 + 1e-9) + 1e-9 if i < n else _INF
-            positions = waiting.positions[w]
-            k = bisect.bisect_left(positions, pos)
-            if k < len(positions) and waiting.by_time[w].first(k, within, len(positions)) >= 0:
-                return True
-        return False
+            if i < n:
+                # a hair of slack for rounding: the reservation test is exact
+                within = (ts[i] - now) * (1 + 1e-9) + 1e-9
+                if ts[i] > front[2]:
+                    front[2] = ts[i]
+            else:
+                within = front[2] = _INF
+            found = self._candidate(w, pos, within)
+            entries.append([w, found, within])
+            if found >= pos:
+                return found
+        return -1
+
+    def _candidate(self, width: int, pos: int, within: float) -> int:
+        """The first waiting position >= ``pos`` of ``width`` cores whose
+        requested time is at most ``within``, or -1."""
+        waiting = self.waiting
+        positions = waiting.positions[width]
+        k = bisect.bisect_left(positions, pos)
+        found = waiting.by_time[width].first(k, within, len(positions)) if k < len(positions) else -1
+        return positions[found] if found >= 0 else -1
 
     # -- the event loop ---------------------------------------------------------------
 
@@ -1097,9 +1227,11 @@ class Simulation:
                 self._finish(jobs[index])
                 last_end = now
                 done_since_report += 1
+            first = i
             while i < n and jobs[i].submit <= now:
-                waiting.add(i)
                 i += 1
+            if i > first:
+                waiting.add_range(first, i)
             self._arrived = i
             self._schedule(now)
             if self.check:
