@@ -18,7 +18,7 @@ flux_resource = pytest.importorskip(
 )
 
 import fluxpool  # noqa: E402
-from specdata import R, nodes, slots, spec  # noqa: E402
+from specdata import nodes, slots, spec  # noqa: E402
 
 POOL = {"version": 1, "execution": {
     "R_lite": [{"rank": "0-3", "children": {"core": "0-7", "gpu": "0-1"}}],

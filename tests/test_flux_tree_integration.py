@@ -7,7 +7,6 @@ flux-core's Python bindings are absent (as in CI).
 
 import copy
 
-import pytest
 
 from specdata import nodes, slots, spec
 from test_flux_integration import Harness, fx  # noqa: F401  (fx is a fixture)

@@ -21,7 +21,6 @@ from specdata import POLICIES, R, fixture, nodes, slots, spec
 
 try:  # flux-core, where installed (never in CI): the reference the hooks follow
     from flux.resource import InfeasibleRequest as FluxInfeasible
-    from flux.resource import InsufficientResources as FluxInsufficient
     from flux.resource.Rv1Pool import Rv1Pool as FluxRv1Pool
 except ImportError:
     FluxRv1Pool = None

@@ -1,5 +1,4 @@
 """Shim: a Scheduler subclass binding flux.resource.TreePool.TreePool gets fluxpool's."""
-import os
 
 try:
     import flux.resource.TreePool as _flux_tree

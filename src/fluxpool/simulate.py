@@ -1056,7 +1056,7 @@ class Simulation:
         """
         if self.free_cores <= 0:
             return
-        jobs, waiting = self.jobs, self.waiting
+        jobs = self.jobs
         ts: List[float] = [now]
         fs: List[int] = [self.free_cores]
         for end, index in self.running:
