@@ -5,27 +5,29 @@ Every job of a synthetic trace is submitted at time 0, so the queue starts
 has ``--nodes`` nodes of one core; job widths are powers of two up to 64 cores
 (more small jobs than large, as in real traces), run times 1 minute to 10
 hours, requested times 1 to 3 times the run time (seeded, so every run sees
-the same trace). For each scheduler it prints the median and minimum
-simulated jobs per second (jobs / wall time of one ``Simulation``, from
-building the requests to the last completion) over ``--repeat`` runs, and the
-pool's share of that time. A run longer than ``--budget`` seconds is
+the same trace). For each scheduler and queue depth (``--queue-depths``:
+every waiting job, and Fluxion's default of 32 per pass) it prints the
+median and minimum simulated jobs per second (jobs / wall time of one
+``Simulation``, from building the requests to the last completion) over
+``--repeat`` runs, and the pool's share of that time. A run longer than ``--budget`` seconds is
 stopped (SIGALRM, so POSIX only) and rated by the jobs it completed in that
 time.
 
     PYTHONPATH=src python bench/bench_simulate.py
-    PYTHONPATH=src python bench/bench_simulate.py --jobs 20000 --schedulers easy --repeat 5
+    PYTHONPATH=src python bench/bench_simulate.py --jobs 20000 --schedulers easy --queue-depths all --repeat 5
 
 Benchmarks never run as tests.
 """
 
 import argparse
+import itertools
 import json
 import random
 import signal
 import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from fluxpool.simulate import SCHEDULERS, Simulation, cluster_R, new_pool
 from fluxpool.swf import parse_swf
@@ -51,7 +53,8 @@ class _OutOfTime(Exception):
     pass
 
 
-def measure(jobs, nodes: int, scheduler: str, repeat: int, budget: float) -> Dict[str, float]:
+def measure(jobs, nodes: int, scheduler: str, repeat: int, budget: float,
+            queue_depth: Optional[int] = None) -> Dict[str, float]:
     """Jobs per second over ``repeat`` runs. A run that takes longer than
     ``budget`` seconds is stopped there (SIGALRM) and its rate is the jobs
     completed so far over the time taken (``partial_runs`` counts such runs)."""
@@ -63,7 +66,7 @@ def measure(jobs, nodes: int, scheduler: str, repeat: int, budget: float) -> Dic
     previous = signal.signal(signal.SIGALRM, out_of_time)
     try:
         for _ in range(repeat):
-            sim = Simulation(new_pool(cluster_R(nodes, 1)), jobs, scheduler=scheduler)
+            sim = Simulation(new_pool(cluster_R(nodes, 1)), jobs, scheduler=scheduler, queue_depth=queue_depth)
             t0 = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, budget)
             try:
@@ -100,7 +103,9 @@ def main(argv=None) -> int:
     parser.add_argument("--nodes", type=int, default=256, help="one-core nodes (default 256)")
     parser.add_argument("--schedulers", default="easy,conservative",
                         help=f"comma-separated, from {', '.join(SCHEDULERS)} (default easy,conservative)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per scheduler (default 3)")
+    parser.add_argument("--queue-depths", default="all,32",
+                        help="comma-separated waiting jobs a pass looks at, 'all' for every one (default all,32)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scheduler and depth (default 3)")
     parser.add_argument("--budget", type=float, default=60.0,
                         help="stop a run after this many seconds and rate the jobs done so far (default 60)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -108,12 +113,14 @@ def main(argv=None) -> int:
     jobs = parse_swf(deep_queue(args.jobs)).jobs
     results = {}
     print(f"{args.jobs:,} jobs submitted at once on {args.nodes} one-core nodes; {args.repeat} runs each")
-    print(f"{'scheduler':<14}{'median jobs/s':>15}{'min':>10}{'max':>10}{'in pool':>9}{'target':>10}")
-    for scheduler in args.schedulers.split(","):
-        row = measure(jobs, args.nodes, scheduler, args.repeat, args.budget)
-        results[scheduler] = row
+    depths = [None if d == "all" else int(d) for d in args.queue_depths.split(",")]
+    print(f"{'scheduler':<14}{'depth':>6}{'median jobs/s':>15}{'min':>10}{'max':>10}{'in pool':>9}{'target':>10}")
+    for scheduler, depth in itertools.product(args.schedulers.split(","), depths):
+        row = measure(jobs, args.nodes, scheduler, args.repeat, args.budget, depth)
+        results[scheduler if depth is None else f"{scheduler}/depth{depth}"] = row
         target = TARGETS.get(scheduler)
-        print(f"{scheduler:<14}{_rate(row['median_jobs_per_s']):>15}{_rate(row['min_jobs_per_s']):>10}"
+        print(f"{scheduler:<14}{'all' if depth is None else depth:>6}"
+              f"{_rate(row['median_jobs_per_s']):>15}{_rate(row['min_jobs_per_s']):>10}"
               f"{_rate(row['max_jobs_per_s']):>10}{100 * row['pool_share']:>8.0f}%"
               f"{(f'{target:,}' if target else '-'):>10}"
               + (f"  ({row['partial_runs']} run(s) stopped after {args.budget:g} s)" if row["partial_runs"] else ""))

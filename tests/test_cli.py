@@ -489,3 +489,13 @@ def test_cli_pools_are_strict(capsys, files, monkeypatch):
     assert run(capsys, "alloc", R, spec)[0] == 0
     assert run(capsys, "simulate", "--R", R, "-q")[0] == 0
     assert seen and all(kwargs.get("strict") is True for kwargs in seen)
+
+
+def test_queue_depth_is_shown_and_checked(capsys, swf):
+    code, out, err = run(capsys, "simulate", "--trace", swf, "--scheduler", "conservative",
+                         "--queue-depth", "2", "--json", "-", "-q")
+    assert code == 0
+    assert "scheduler conservative (queue depth 2)" in err
+    assert json.loads(out)["queue_depth"] == 2
+    code, out, err = run(capsys, "simulate", "--trace", swf, "--queue-depth", "0", "-q")
+    assert code == 2 and "--queue-depth: must be at least 1, got 0" in err

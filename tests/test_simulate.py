@@ -702,3 +702,67 @@ def test_conservative_matches_the_plain_pass_on_deep_queues(seed, monkeypatch):
     monkeypatch.setattr(Simulation, "_conservative", reference_conservative)
     plain = starts(simulate(trace(*lines), cluster_R(24, 1), scheduler="conservative"))
     assert fast == plain
+
+
+# -- queue depth: a pass looks at the first N waiting jobs, as Fluxion's queue-depth --------
+
+
+def deep_lines(seed, njobs=120, width=8):
+    """Jobs in three waves (deep queues), requested times up to 3 x the run
+    time, some runs past their request; widths up to ``width`` cores."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for number in range(1, njobs + 1):
+        run = rng.randint(10, 2000)
+        requested = int(run * rng.choice([1, 1.5, 3])) if number % 11 else run // 2
+        lines.append(swf_job(number, 1000 * (number * 3 // njobs), run, rng.randint(1, width), req_time=requested))
+    return lines
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
+@pytest.mark.parametrize("seed", range(3))
+def test_queue_depth_beyond_the_queue_changes_nothing(scheduler, seed):
+    lines = deep_lines(seed)
+    every = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler)
+    deep = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler, queue_depth=len(lines))
+    assert every.queue_depth is None and deep.queue_depth == len(lines)
+    assert starts(deep) == starts(every)
+
+
+@pytest.mark.parametrize("scheduler", ["easy", "conservative"])
+@pytest.mark.parametrize("seed", range(3))
+def test_queue_depth_one_is_first_come_first_served(scheduler, seed):
+    """Looking at the head only, a backfilling scheduler has nobody to backfill
+    (and every scheduler starts at most one job per pass)."""
+    lines = deep_lines(seed)
+    fcfs = simulate(trace(*lines), cluster_R(8, 1), scheduler="fcfs", queue_depth=1)
+    one = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler, queue_depth=1, check=True)
+    assert starts(one) == starts(fcfs)
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
+@pytest.mark.parametrize("depth", [2, 5])
+def test_a_job_starts_only_among_the_first_n_waiting(scheduler, depth):
+    """At its start, fewer than N jobs ahead of a job were waiting when the
+    pass began (those still waiting, or started in the same pass: no run
+    time is zero, so every instant has one pass), and a small depth does
+    change the schedule of a deep queue."""
+    lines = deep_lines(4)
+    result = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler, queue_depth=depth, check=True)
+    jobs = sorted(trace(*lines), key=lambda j: (j.submit_time, j.job_number))
+    start = result.start_times
+    for k, job in enumerate(jobs):
+        t = start[job.job_number]
+        ahead = sum(1 for other in jobs[:k] if other.submit_time <= t and start[other.job_number] >= t)
+        assert ahead < depth, f"job {job.job_number} started at {t} with {ahead} jobs ahead waiting"
+    if scheduler != "fcfs":
+        assert starts(result) != starts(simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler))
+
+
+@pytest.mark.parametrize("depth, error", [(0, ValueError), (-3, ValueError), (True, TypeError),
+                                          (2.0, TypeError), ("32", TypeError)])
+def test_queue_depth_must_be_a_positive_count(depth, error):
+    with pytest.raises(error, match="queue_depth"):
+        simulate(trace(*TRACE_C), cluster_R(1, 4), queue_depth=depth)

@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="with --node-exclusive: each job asks for ceil(tasks/T) whole nodes of T slots")
     sim.add_argument("--scheduler", choices=SCHEDULERS, default=DEFAULT_SCHEDULER,
                      help=f"fcfs, easy or conservative backfilling (default {DEFAULT_SCHEDULER})")
+    sim.add_argument("--queue-depth", type=_int_in(1), metavar="N",
+                     help="each scheduling pass looks at the first N waiting jobs only, as Fluxion's "
+                          "queue-depth (default: every waiting job)")
     sim.add_argument("--policy", choices=POLICIES + (TREE,), default=None,
                      help=f"placement policy (default {DEFAULT_POLICY}; '{TREE}', the default "
                           "with a topology, is a TreePool)")
@@ -556,6 +559,7 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
                 node_exclusive=args.node_exclusive,
                 cores_per_task=args.cores_per_task,
                 tasks_per_node=args.tasks_per_node,
+                queue_depth=args.queue_depth,
                 check=args.check,
                 timeline=args.plot is not None,
             )
@@ -584,12 +588,15 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     if args.node_exclusive:
         shapes.append(f"whole nodes, {args.tasks_per_node} tasks each" if args.tasks_per_node
                       else "whole nodes for multiples of the node size")
-    title = f"{os.path.basename(source)}: {machine.split(' (from')[0]}, {args.scheduler}"
+    scheduler = args.scheduler
+    if args.queue_depth is not None:
+        scheduler += f" (queue depth {args.queue_depth:,})"
+    title = f"{os.path.basename(source)}: {machine.split(' (from')[0]}, {scheduler}"
     if shapes:
         title += ", " + ", ".join(shapes)
     print(f"fluxpool simulate: {source}", file=text)
     njobs = len(trace.jobs)
-    print(f"  {njobs:,} job{'s' if njobs != 1 else ''}; scheduler {args.scheduler}"
+    print(f"  {njobs:,} job{'s' if njobs != 1 else ''}; scheduler {scheduler}"
           + "".join(f"; {s}" for s in shapes), file=text)
     print(f"  machine: {machine}", file=text)
     for line in _table(results):
@@ -606,7 +613,7 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         if args.compare:
             document: Dict[str, Any] = {
                 "trace": source, "machine": machine, "scheduler": args.scheduler,
-                "wall_s": wall, "policies": {r.policy: r.summary() for r in results},
+                "queue_depth": args.queue_depth, "wall_s": wall, "policies": {r.policy: r.summary() for r in results},
             }
         else:
             document = {"trace": source, "machine": machine, **results[0].summary()}

@@ -52,6 +52,7 @@ requests to the last completion).
 
 import bisect
 import heapq
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -416,6 +417,7 @@ class SimulationResult:
       simulated job's wait, in submit order.
     - ``placement_note``: why the placement policy cannot change this schedule
       (the job shapes), or None.
+    - ``queue_depth``: the waiting jobs one scheduling pass looked at (None: all).
     - ``wall_s``: wall seconds from building the job requests to the end of
       the run, the span in which ``cost`` counts the pool's seconds.
     """
@@ -439,6 +441,7 @@ class SimulationResult:
     timeline: List[Tuple[float, int, int]] = field(default_factory=list, repr=False)
     waits: List[float] = field(default_factory=list, repr=False)
     placement_note: Optional[str] = None
+    queue_depth: Optional[int] = None
 
     @property
     def jobs_skipped(self) -> int:
@@ -470,6 +473,7 @@ class SimulationResult:
             "wall_s": self.wall_s,
             "checks": self.checks,
             "placement_note": self.placement_note,
+            "queue_depth": self.queue_depth,
         }
 
 
@@ -723,14 +727,19 @@ class Simulation:
     ``pool`` is used as given (it must be empty: nothing allocated). ``jobs``
     are SWF jobs in any order, or the ``SwfTrace`` that ``read_swf`` returns.
     ``cores_per_node``, ``node_exclusive``, ``cores_per_task`` and
-    ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``). ``check``
-    verifies the pool against the simulator's own record of allocations after
+    ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``).
+    ``queue_depth`` N makes each scheduling pass look at the first N waiting
+    jobs only, as Fluxion's ``queue-depth`` does (its default is 32): a job
+    behind them neither starts nor, under ``conservative``, gets a
+    reservation in that pass; None (the default) looks at every waiting job.
+    ``check`` verifies the pool against the simulator's own record of allocations after
     every scheduling step (slower). ``progress`` is called with the number of
     jobs completed since its last call; ``timeline`` records ``(time, busy
     cores, queued jobs)`` after every event instant (for plots).
 
-    Raises ``ValueError`` for an unknown scheduler or a shape option out of
-    range, and ``TypeError`` for ``jobs`` that are not SWF jobs.
+    Raises ``ValueError`` for an unknown scheduler, a shape option out of
+    range or a ``queue_depth`` below 1, and ``TypeError`` for ``jobs`` that
+    are not SWF jobs or a ``queue_depth`` that is not an int.
     """
 
     def __init__(
@@ -745,10 +754,16 @@ class Simulation:
         timeline: bool = False,
         cores_per_task: int = 1,
         tasks_per_node: Optional[int] = None,
+        queue_depth: Optional[int] = None,
     ) -> None:
         wall0 = _clock()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {scheduler!r} (choose from {', '.join(SCHEDULERS)})")
+        if queue_depth is not None:
+            if isinstance(queue_depth, bool) or not isinstance(queue_depth, int):
+                raise TypeError(f"queue_depth must be a whole number of jobs or None, got {queue_depth!r}")
+            if queue_depth < 1:
+                raise ValueError(f"queue_depth must be at least 1 (or None: every waiting job), got {queue_depth}")
         if isinstance(jobs, SwfTrace):
             jobs = jobs.jobs
         jobs = list(jobs)
@@ -757,6 +772,8 @@ class Simulation:
                 raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(job).__name__}")
         self.pool = pool
         self.scheduler = scheduler
+        #: How many waiting jobs, from the head, one scheduling pass looks at (None: all).
+        self.queue_depth = queue_depth
         self.check = check
         self.progress = progress
         self.record_timeline = timeline
@@ -890,9 +907,23 @@ class Simulation:
 
     def _schedule(self, now: float) -> None:
         head = self._head()
-        while head is not None and self._try_start(head, now):
+        if head is None:
+            return
+        depth = self.queue_depth
+        limit = self._arrived
+        if depth is not None and self.waiting.count > depth:
+            # the pass looks at the first ``depth`` waiting jobs: those before ``limit``
+            jobs, limit, seen = self.jobs, head.index, 0
+            while seen < depth:
+                if jobs[limit].start is None:
+                    seen += 1
+                limit += 1
+        self._depth_limit = limit
+        while head.index < limit and self._try_start(head, now):
             head = self._head()
-        if head is None or self.waiting.count < 2:
+            if head is None:
+                return
+        if head.index >= limit or self.waiting.count < 2:
             return
         if self.scheduler == "easy":
             self._backfill(now, head)
@@ -951,14 +982,15 @@ class Simulation:
         waiting = self.waiting
         pos = head.index + 1
         # A short queue is scanned in order; a deep one searched through the index.
-        scan = [p for p in waiting.order if p > head.index] if waiting.count <= _SCAN_LIMIT else None
+        limit = self._depth_limit
+        scan = ([p for p in waiting.order if head.index < p < limit] if waiting.count <= _SCAN_LIMIT else None)
         k = 0
         while self.free_cores > 0:
             if scan is None:
                 # The index prunes on "requested time <= shadow - now"; the exact
                 # test is "now + requested time > shadow" (a hair of slack for rounding).
                 pos = waiting.find(pos, self.free_cores, (shadow - now) * (1 + 1e-9) + 1e-9, extra)
-                if pos < 0:
+                if pos < 0 or pos >= limit:
                     break
                 job = self.jobs[pos]
                 pos += 1
@@ -1056,25 +1088,28 @@ class Simulation:
         """
         if self.free_cores <= 0:
             return
+        # Only a job that fits the free cores now can start (the head was tried first).
+        first = self.waiting.first_fitting(head.index + 1, self.free_cores)
+        if first < 0 or first >= self._depth_limit:
+            return
         jobs = self.jobs
-        ts: List[float] = [now]
-        fs: List[int] = [self.free_cores]
-        for end, index in self.running:
-            cores = jobs[index].cores
-            if end <= now:
-                fs[0] += cores
-                continue
-            if end != ts[-1]:
-                ts.append(end)
-                fs.append(fs[-1])
-            fs[-1] += cores
+        running = self.running
+        # free cores from now: running jobs past their requested end count as
+        # free now, the others come back at their end (jobs ending together as one step)
+        overdue = bisect.bisect_right(running, (now, _INF))
+        now_free = self.free_cores + sum([jobs[index].cores for _, index in running[:overdue]])
+        returned = itertools.accumulate([jobs[index].cores for _, index in running[overdue:]], initial=now_free)
+        next(returned)
+        steps = dict(zip([end for end, _ in running[overdue:]], returned))
+        ts: List[float] = [now, *steps]
+        fs: List[int] = [now_free, *steps.values()]
         bisect_left = bisect.bisect_left
         #: width -> (durations, times): no job of that width and at least that
         #: duration finds its cores free before that time (see _frontier_put)
         lows: Dict[int, Tuple[List[float], List[float]]] = {}
         front: Any = None  # what the stopping test knows (see _front); None: start afresh
         latest = -1  # the candidate position the stopping test found last
-        pos, arrived = head.index, self._arrived
+        pos, arrived = head.index, self._depth_limit
         while pos < arrived:
             job = jobs[pos]
             if job.start is not None:
@@ -1121,8 +1156,7 @@ class Simulation:
                 if k == len(ts) or ts[k] != until:
                     ts.insert(k, until)
                     fs.insert(k, fs[k - 1])
-                for m in range(i, k):
-                    fs[m] -= amount
+                fs[i:k] = [f - amount for f in fs[i:k]]
             pos += 1
             if front is None or start < front[2] or i == 0:
                 front = self._front(now, fs)
@@ -1185,7 +1219,8 @@ class Simulation:
         waiting = self.waiting
         positions = waiting.positions[width]
         k = bisect.bisect_left(positions, pos)
-        found = waiting.by_time[width].first(k, within, len(positions)) if k < len(positions) else -1
+        stop = bisect.bisect_left(positions, self._depth_limit, k)
+        found = waiting.by_time[width].first(k, within, stop) if k < stop else -1
         return positions[found] if found >= 0 else -1
 
     # -- the event loop ---------------------------------------------------------------
@@ -1278,7 +1313,7 @@ class Simulation:
             start_times={j.number: j.start for j in jobs},
             timeline=timeline,
             waits=waits,
-            placement_note=self.placement_note,
+            placement_note=self.placement_note, queue_depth=self.queue_depth,
         )
 
 
@@ -1294,6 +1329,7 @@ def simulate(
     timeline: bool = False,
     cores_per_task: int = 1,
     tasks_per_node: Optional[int] = None,
+    queue_depth: Optional[int] = None,
 ) -> SimulationResult:
     """Run a trace on a new pool and return what was measured.
 
@@ -1302,7 +1338,8 @@ def simulate(
     text), e.g. ``cluster_R(nodes, cores_per_node, gpus_per_node)``. The pool
     is ``new_pool(R, policy)`` (strict mode); ``scheduler`` is ``"easy"``
     (``DEFAULT_SCHEDULER``, as for ``fluxpool simulate``), ``"fcfs"`` or
-    ``"conservative"``; the shape arguments go to ``swf.make_jobspec``. See
+    ``"conservative"``; the shape arguments go to ``swf.make_jobspec``;
+    ``queue_depth`` bounds the waiting jobs a pass looks at. See
     ``Simulation`` for the rest. Raises ``ValueError``/``TypeError``/``KeyError``
     for a bad R, policy, scheduler or shape, and ``SimulationError`` when the
     run cannot go on.
@@ -1311,5 +1348,5 @@ def simulate(
     return Simulation(
         pool, jobs, scheduler=scheduler, cores_per_node=cores_per_node, node_exclusive=node_exclusive,
         check=check, progress=progress, timeline=timeline, cores_per_task=cores_per_task,
-        tasks_per_node=tasks_per_node,
+        tasks_per_node=tasks_per_node, queue_depth=queue_depth,
     ).run()
