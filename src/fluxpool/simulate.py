@@ -33,6 +33,11 @@ command alike):
   the pool cannot place at its reservation keeps its place in line and is
   tried again at the next event; a later job may then start before it.
 
+``queue_depth`` N bounds what one pass looks at, as Fluxion's
+``queue-depth``: the first N jobs waiting when it begins (those it starts
+included). A job further back neither starts nor gets a reservation in that
+pass. None (the default) looks at every waiting job.
+
 When a job fits exactly when enough cores are free (nodes of one size, no
 GPUs, and whole nodes only or slots of one size that divides the node size), so the schedulers decide from core
 counts and call the pool only to place a job that fits: the results are the
