@@ -539,9 +539,7 @@ class _MinTree:
         a >>= 1
         b >>= 1
         while a:
-            for i in range(a, b + 1):
-                low, high = tree[2 * i], tree[2 * i + 1]
-                tree[i] = low if low < high else high
+            tree[a:b + 1] = map(min, tree[2 * a:2 * b + 2:2], tree[2 * a + 1:2 * b + 2:2])
             a >>= 1
             b >>= 1
 
@@ -732,6 +730,10 @@ class Simulation:
     Raises ``ValueError`` for an unknown scheduler or a shape option out of
     range, and ``TypeError`` for ``jobs`` that are not SWF jobs.
     """
+
+    #: Whether EASY runs its counted loop where core counts decide (tests switch
+    #: it off to compare it with the general loop).
+    _fast = True
 
     def __init__(
         self,
@@ -1198,16 +1200,18 @@ class Simulation:
         and the running jobs disagreeing."""
         wall0 = _clock()
         jobs = self.jobs
-        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
-                                  indexed=self.scheduler != "fcfs")
         self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted; not for fcfs
         self._track_running = self.scheduler != "fcfs"
-        self.completions: List[Tuple[float, int]] = []
+        self.completions: List[Tuple[Any, ...]] = []
         self.free_cores = self.total_cores
         self.busy_cores = 0
         self.checks = 0
         self._head_pos = 0
         self._arrived = 0
+        if self.scheduler == "easy" and self._counts_decide and not self.check and self._fast:
+            return self._run_easy_counted(wall0)
+        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
+                                  indexed=self.scheduler != "fcfs")
         self._owned: Dict[int, int] = {}
         self._held: Dict[int, Dict[int, int]] = {}
         self._shadow_key: Any = None
@@ -1248,6 +1252,255 @@ class Simulation:
                 )
         if self.progress is not None and done_since_report:
             self.progress(done_since_report)
+        return self._result(last_end, timeline, self._setup_wall + _clock() - wall0)
+
+    def _run_easy_counted(self, wall0: float) -> SimulationResult:
+        """``run`` for EASY where core counts decide (and no ``check``): the
+        same schedule, pool calls and measurements as the general loop, with
+        the per-job bookkeeping kept in local variables.
+
+        Where counts decide, a job fits exactly when its cores are free, so a
+        backfill search never meets a job the pool refuses, and the cores and
+        requested times that qualify a job only shrink during a pass: each
+        search can start from the queue head instead of after the last job
+        started. The head is taken out of the index when it becomes the head;
+        per job size the index keeps the first waiting position (the answer
+        for sizes that fit into the head's extra cores) and a min-tree of
+        requested times (root descent: the first job of that size ending by
+        the shadow time).
+        """
+        jobs = self.jobs
+        n = len(jobs)
+        pool = self.pool
+        clock = _clock
+        alloc, free_job, expire = pool.alloc, pool.free, pool.update_expiration
+        heappush, heappop = heapq.heappush, heapq.heappop
+        insort, bisect_left, bisect_right = bisect.insort, bisect.bisect_left, bisect.bisect_right
+        needs = [job.min_cores for job in jobs]
+        durations = [job.duration for job in jobs]
+        submits = [job.submit for job in jobs]
+        widths = sorted(set(needs))
+        nw = len(widths)
+        kind = {w: k for k, w in enumerate(widths)}
+        wid = [kind[need] for need in needs]
+        members: List[List[int]] = [[] for _ in widths]  # positions per size, then n (a sentinel)
+        local = [0] * n  # position -> its place in members[wid]
+        for pos, k in enumerate(wid):
+            m = members[k]
+            local[pos] = len(m)
+            m.append(pos)
+        by_time = [_MinTree(len(m)) for m in members]
+        trees = [t.tree for t in by_time]
+        sizes = [t.size for t in by_time]
+        for m in members:
+            m.append(n)
+        taken = bytearray(n + 1)  # 1: started or the queue head (out of the index)
+        firsts = [m[0] for m in members]  # first position per size not taken (n: none)
+        heads = [0] * nw  # its place in members
+
+        def take(pos: int) -> None:
+            """Take ``pos`` out of the index."""
+            k = wid[pos]
+            tree = trees[k]
+            i = local[pos] + sizes[k]
+            tree[i] = low = _INF
+            while i > 1:  # each parent: the smaller of the new value below and its sibling
+                if tree[i ^ 1] < low:
+                    low = tree[i ^ 1]
+                i >>= 1
+                if tree[i] == low:
+                    break
+                tree[i] = low
+            taken[pos] = 1
+            if firsts[k] == pos:
+                m = members[k]
+                h = heads[k] + 1
+                while taken[m[h]]:
+                    h += 1
+                heads[k] = h
+                firsts[k] = m[h]
+
+        running = self.running
+        completions = self.completions
+        record_timeline, progress = self.record_timeline, self.progress
+        timeline: List[Tuple[float, int, int]] = []
+        free, busy, count = self.free_cores, 0, 0
+        t_alloc = t_free = t_expire = 0.0
+        n_alloc = n_free = n_expire = 0
+        head = arrived = i = 0
+        shadow_ok = False  # whether (end, extra) still hold: no alloc or free since they were found
+        end = extra = 0
+        last_end = None
+        done_since_report = 0
+        try:
+            while i < n or completions:
+                now = completions[0][0] if completions else submits[i]
+                if i < n and submits[i] < now:
+                    now = submits[i]
+                while completions and completions[0][0] <= now:
+                    _, pos, entry = heappop(completions)
+                    t0 = clock()
+                    free_job(pos)
+                    t_free += clock() - t0
+                    n_free += 1
+                    cores = needs[pos]
+                    free += cores
+                    busy -= cores
+                    del running[bisect_left(running, entry)]
+                    jobs[pos].alloc = None
+                    shadow_ok = False
+                    last_end = now
+                    done_since_report += 1
+                first = i
+                while i < n and submits[i] <= now:
+                    i += 1
+                if i > first:
+                    count += i - first
+                    if i - first < 32:
+                        for pos in range(first, i):
+                            by_time[wid[pos]].set(local[pos], durations[pos])
+                    else:
+                        for k in range(nw):
+                            m = members[k]
+                            a = bisect_left(m, first)
+                            b = bisect_left(m, i, a)
+                            if b > a:
+                                by_time[k].fill(a, [durations[p] for p in m[a:b]])
+                    arrived = i
+                    if head < arrived and not taken[head]:
+                        take(head)
+                # the FCFS part: start the head while it fits
+                while head < arrived and needs[head] <= free:
+                    pos = head
+                    cores = needs[pos]
+                    job = jobs[pos]
+                    ends_at = now + durations[pos]
+                    t0 = clock()
+                    try:
+                        placed = alloc(pos, job.request)
+                    except (InsufficientResources, InfeasibleRequest) as exc:
+                        t_alloc += clock() - t0
+                        n_alloc += 1
+                        raise SimulationError(f"job {job.number}: pool refused a job whose cores are free: {exc}") from exc
+                    t1 = clock()
+                    expire(pos, ends_at)
+                    t2 = clock()
+                    t_alloc += t1 - t0
+                    t_expire += t2 - t1
+                    n_alloc += 1
+                    n_expire += 1
+                    job.start = now
+                    job.alloc = placed
+                    job.cores = cores
+                    free -= cores
+                    busy += cores
+                    count -= 1
+                    entry = (ends_at, pos)
+                    heappush(completions, (now + job.run, pos, entry))
+                    insort(running, entry)
+                    shadow_ok = False
+                    head += 1
+                    while head < arrived and taken[head]:
+                        head += 1
+                    if head < arrived:
+                        take(head)
+                if head < arrived and count >= 2 and free > 0:
+                    if not shadow_ok:
+                        need = needs[head]
+                        have, end = free, None
+                        for e, pos in running:
+                            if e != end:
+                                if have >= need:
+                                    break
+                                end = e
+                            have += needs[pos]
+                        if end is None or have < need:
+                            raise SimulationError(f"job {jobs[head].number} does not fit even an empty pool")
+                        extra = have - need
+                    shadow = end if end > now else now
+                    within = (shadow - now) * (1 + 1e-9) + 1e-9
+                    while free > 0:
+                        # sizes that fit into the extra cores: the first waiting job of each
+                        k0 = bisect_right(widths, extra if extra < free else free)
+                        best = min(firsts[:k0], default=arrived)
+                        if best > arrived:
+                            best = arrived
+                        # larger sizes: the first job of each ending by the shadow time
+                        for k in range(k0, bisect_right(widths, free)):
+                            tree = trees[k]
+                            if firsts[k] >= best or tree[1] > within:
+                                continue
+                            size = sizes[k]
+                            j = 1
+                            while j < size:
+                                j <<= 1
+                                if tree[j] > within:
+                                    j += 1
+                            pos = members[k][j - size]
+                            # the tree prunes with a hair of slack for rounding: the exact test
+                            while now + durations[pos] > shadow:
+                                j = by_time[k].first(j - size + 1, within, size)
+                                if j < 0:
+                                    break
+                                pos = members[k][j]
+                                j += size
+                            else:
+                                if pos < best:
+                                    best = pos
+                        if best >= arrived:
+                            break
+                        pos = best
+                        take(pos)
+                        cores = needs[pos]
+                        job = jobs[pos]
+                        ends_at = now + durations[pos]
+                        t0 = clock()
+                        try:
+                            placed = alloc(pos, job.request)
+                        except (InsufficientResources, InfeasibleRequest) as exc:
+                            t_alloc += clock() - t0
+                            n_alloc += 1
+                            raise SimulationError(f"job {job.number}: pool refused a job whose cores are free: {exc}") from exc
+                        t1 = clock()
+                        expire(pos, ends_at)
+                        t2 = clock()
+                        t_alloc += t1 - t0
+                        t_expire += t2 - t1
+                        n_alloc += 1
+                        n_expire += 1
+                        job.start = now
+                        job.alloc = placed
+                        job.cores = cores
+                        free -= cores
+                        busy += cores
+                        count -= 1
+                        entry = (ends_at, pos)
+                        heappush(completions, (now + job.run, pos, entry))
+                        insort(running, entry)
+                        if now + durations[pos] > shadow:
+                            extra -= needs[pos]
+                    shadow_ok = True
+                if record_timeline:
+                    timeline.append((now, busy, count))
+                if progress is not None and done_since_report >= 256:
+                    progress(done_since_report)
+                    done_since_report = 0
+                if not completions and count and i >= n:
+                    raise SimulationError(
+                        f"job {jobs[head].number if head < arrived else '?'} can never start: "
+                        "nothing is running and it does not fit"
+                    )
+        finally:
+            cost = self.cost
+            for name, calls, spent in (("alloc", n_alloc, t_alloc), ("update_expiration", n_expire, t_expire),
+                                       ("free", n_free, t_free)):
+                if calls:
+                    cost.calls[name] = cost.calls.get(name, 0) + calls
+                    cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
+            self.free_cores, self.busy_cores = free, busy
+            self._head_pos, self._arrived = head, arrived
+        if progress is not None and done_since_report:
+            progress(done_since_report)
         return self._result(last_end, timeline, self._setup_wall + _clock() - wall0)
 
     def _result(self, last_end: Optional[float], timeline: List[Tuple[float, int, int]], wall: float) -> SimulationResult:
