@@ -719,7 +719,7 @@ def random_trace(rng, njobs, widths, waves=True):
         else:
             submit += rng.choice([0, 0, 1, 7.5, 60])
         run = rng.choice([0, rng.randint(1, 3000), rng.randint(1, 3000) + 0.25, 600])
-        requested = rng.choice([run, run * 2, run * 1.5 + 0.1, max(run // 2, 1), 600])
+        requested = rng.choice([run, run * 2, run * 1.5 + 0.1, max(run // 2, 1), 600, 0])
         lines.append(swf_job(number, submit, run, rng.choice(widths), req_time=requested))
     return lines
 

@@ -53,6 +53,7 @@ requests to the last completion).
 import bisect
 import heapq
 import math
+import operator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -771,7 +772,7 @@ class Simulation:
         self.jobs: List[_Job] = []
         self._shapes = dict(cores_per_node=cores_per_node, node_exclusive=node_exclusive,
                             cores_per_task=cores_per_task, tasks_per_node=tasks_per_node)
-        requests = self._prepare(sorted(jobs, key=lambda j: (j.submit_time, j.job_number)))
+        requests = self._prepare(sorted(jobs, key=operator.attrgetter("submit_time", "job_number")))
         #: Why placement cannot change the schedule here, or None (see ``placement_note``).
         self.placement_note = placement_note(requests, counts, pool.count("gpu"))
         # With these shapes a job fits exactly when enough cores are free.
@@ -799,32 +800,35 @@ class Simulation:
         The jobspec's duration is not what the simulator goes by (each job's
         end time is set with ``update_expiration`` from its own requested
         time), so jobs of one width share a request, whatever their times."""
-        requests: Dict[int, Tuple[Any, Optional[str]]] = {}
+        #: processors -> (request, why it cannot run or None, its least cores)
+        requests: Dict[int, Tuple[Any, Optional[str], int]] = {}
         shapes = self._shapes
+        kept = self.jobs
         for job in jobs:
             reason = skip_reason(job)
             if reason is None:
                 key = job_processors(job)
-                if key not in requests:
+                known = requests.get(key)
+                if known is None:
                     spec = make_jobspec(key, job_duration(job), **shapes)
                     request = self._timed("parse_resource_request", self.pool.parse_resource_request, spec)
                     try:
                         self._timed("check_feasibility", self.pool.check_feasibility, request)
-                        requests[key] = (request, None)
                     except InfeasibleRequest:
-                        requests[key] = (request, "too-wide")
-                request, reason = requests[key]
+                        reason = "too-wide"
+                    if request.exclusive:
+                        min_cores = request.nnodes * self._smallest_rank
+                    else:
+                        min_cores = request.ncores
+                    known = requests[key] = (request, reason, min_cores)
+                request, reason, min_cores = known
             if reason is not None:
                 self.skipped[reason] = self.skipped.get(reason, 0) + 1
                 if reason == "too-wide" and len(self.too_wide_ids) < SKIPPED_IDS_KEPT:
                     self.too_wide_ids.append(job.job_number)
                 continue
-            if request.exclusive:
-                min_cores = request.nnodes * self._smallest_rank
-            else:
-                min_cores = request.ncores
-            self.jobs.append(_Job(len(self.jobs), job, request, min_cores))
-        return [request for request, reason in requests.values() if reason is None]
+            kept.append(_Job(len(kept), job, request, min_cores))
+        return [request for request, reason, _ in requests.values() if reason is None]
 
     # -- pool operations ---------------------------------------------------------
 
@@ -1257,7 +1261,7 @@ class Simulation:
     def _run_easy_counted(self, wall0: float) -> SimulationResult:
         """``run`` for EASY where core counts decide (and no ``check``): the
         same schedule, pool calls and measurements as the general loop, with
-        the per-job bookkeeping kept in local variables.
+        the per-job bookkeeping in local variables.
 
         Where counts decide, a job fits exactly when its cores are free, so a
         backfill search never meets a job the pool refuses, and the cores and
@@ -1266,8 +1270,21 @@ class Simulation:
         started. The head is taken out of the index when it becomes the head;
         per job size the index keeps the first waiting position (the answer
         for sizes that fit into the head's extra cores) and a min-tree of
-        requested times (root descent: the first job of that size ending by
-        the shadow time).
+        requested times (descended from the root: the first job of that size
+        ending by the shadow time).
+
+        The shadow is found by the general loop's scan of the running jobs
+        and then kept up to date instead of rescanned. With A(E) the cores
+        free once the jobs ending by E have ended, the shadow time S is the
+        first end time with A(S) >= the head's cores, extra = A(S) - those
+        cores, and ``before`` is A at the end time before S (the free cores
+        when there is none). A job of c cores ending (by its requested end
+        e) raises A by c before e: nothing changes if e < S (A stays below
+        ``before`` there); otherwise extra (if e > S) and ``before`` grow by
+        c, and the shadow is rescanned if ``before`` reaches the head's cores
+        (S comes earlier). A job started by backfill lowers A by c before its
+        end; where the general loop counts it otherwise (S is past and the
+        job ends now), the shadow is rescanned after the next change.
         """
         jobs = self.jobs
         n = len(jobs)
@@ -1276,24 +1293,20 @@ class Simulation:
         alloc, free_job, expire = pool.alloc, pool.free, pool.update_expiration
         heappush, heappop = heapq.heappush, heapq.heappop
         insort, bisect_left, bisect_right = bisect.insort, bisect.bisect_left, bisect.bisect_right
-        needs = [job.min_cores for job in jobs]
-        durations = [job.duration for job in jobs]
-        submits = [job.submit for job in jobs]
+        needs = list(map(operator.attrgetter("min_cores"), jobs))
+        durations = list(map(operator.attrgetter("duration"), jobs))
+        submits = list(map(operator.attrgetter("submit"), jobs))
         widths = sorted(set(needs))
         nw = len(widths)
-        kind = {w: k for k, w in enumerate(widths)}
-        wid = [kind[need] for need in needs]
-        members: List[List[int]] = [[] for _ in widths]  # positions per size, then n (a sentinel)
-        local = [0] * n  # position -> its place in members[wid]
-        for pos, k in enumerate(wid):
-            m = members[k]
-            local[pos] = len(m)
-            m.append(pos)
-        by_time = [_MinTree(len(m)) for m in members]
+        wid = list(map({w: k for k, w in enumerate(widths)}.__getitem__, needs))  # position -> size number
+        order = sorted(range(n), key=wid.__getitem__)  # by size, in queue order within a size
+        kinds = list(map(wid.__getitem__, order))
+        cuts = [bisect_left(kinds, k) for k in range(nw + 1)]
+        # the positions of each size, then n (a sentinel); a position's leaf is its place here
+        members = [order[cuts[k]:cuts[k + 1]] + [n] for k in range(nw)]
+        by_time = [_MinTree(len(m) - 1) for m in members]
         trees = [t.tree for t in by_time]
         sizes = [t.size for t in by_time]
-        for m in members:
-            m.append(n)
         taken = bytearray(n + 1)  # 1: started or the queue head (out of the index)
         firsts = [m[0] for m in members]  # first position per size not taken (n: none)
         heads = [0] * nw  # its place in members
@@ -1302,7 +1315,7 @@ class Simulation:
             """Take ``pos`` out of the index."""
             k = wid[pos]
             tree = trees[k]
-            i = local[pos] + sizes[k]
+            i = bisect_left(members[k], pos) + sizes[k]
             tree[i] = low = _INF
             while i > 1:  # each parent: the smaller of the new value below and its sibling
                 if tree[i ^ 1] < low:
@@ -1320,16 +1333,19 @@ class Simulation:
                 heads[k] = h
                 firsts[k] = m[h]
 
+        total = self.total_cores
         running = self.running
         completions = self.completions
         record_timeline, progress = self.record_timeline, self.progress
         timeline: List[Tuple[float, int, int]] = []
-        free, busy, count = self.free_cores, 0, 0
+        free, count = self.free_cores, 0
         t_alloc = t_free = t_expire = 0.0
         n_alloc = n_free = n_expire = 0
         head = arrived = i = 0
-        shadow_ok = False  # whether (end, extra) still hold: no alloc or free since they were found
-        end = extra = 0
+        # the shadow: (end, extra) as the general loop would use them now when
+        # shadow_ok; exact when they also equal a rescan (kept up to date then)
+        shadow_ok = exact = False
+        end = extra = before = need = 0
         last_end = None
         done_since_report = 0
         try:
@@ -1345,12 +1361,18 @@ class Simulation:
                     n_free += 1
                     cores = needs[pos]
                     free += cores
-                    busy -= cores
                     del running[bisect_left(running, entry)]
-                    jobs[pos].alloc = None
-                    shadow_ok = False
                     last_end = now
                     done_since_report += 1
+                    if not exact:
+                        shadow_ok = False
+                    elif entry[0] >= end:
+                        if before + cores >= need:
+                            shadow_ok = False  # the shadow may come earlier
+                        else:  # (S keeps a job: A(S) >= need > before + cores)
+                            before += cores
+                            if entry[0] > end:
+                                extra += cores
                 first = i
                 while i < n and submits[i] <= now:
                     i += 1
@@ -1358,14 +1380,15 @@ class Simulation:
                     count += i - first
                     if i - first < 32:
                         for pos in range(first, i):
-                            by_time[wid[pos]].set(local[pos], durations[pos])
+                            k = wid[pos]
+                            by_time[k].set(bisect_left(members[k], pos), durations[pos])
                     else:
                         for k in range(nw):
                             m = members[k]
                             a = bisect_left(m, first)
                             b = bisect_left(m, i, a)
                             if b > a:
-                                by_time[k].fill(a, [durations[p] for p in m[a:b]])
+                                by_time[k].fill(a, list(map(durations.__getitem__, m[a:b])))
                     arrived = i
                     if head < arrived and not taken[head]:
                         take(head)
@@ -1377,7 +1400,7 @@ class Simulation:
                     ends_at = now + durations[pos]
                     t0 = clock()
                     try:
-                        placed = alloc(pos, job.request)
+                        alloc(pos, job.request)
                     except (InsufficientResources, InfeasibleRequest) as exc:
                         t_alloc += clock() - t0
                         n_alloc += 1
@@ -1390,10 +1413,8 @@ class Simulation:
                     n_alloc += 1
                     n_expire += 1
                     job.start = now
-                    job.alloc = placed
                     job.cores = cores
                     free -= cores
-                    busy += cores
                     count -= 1
                     entry = (ends_at, pos)
                     heappush(completions, (now + job.run, pos, entry))
@@ -1412,17 +1433,18 @@ class Simulation:
                             if e != end:
                                 if have >= need:
                                     break
-                                end = e
+                                end, before = e, have
                             have += needs[pos]
                         if end is None or have < need:
                             raise SimulationError(f"job {jobs[head].number} does not fit even an empty pool")
                         extra = have - need
+                        shadow_ok = exact = True
                     shadow = end if end > now else now
                     within = (shadow - now) * (1 + 1e-9) + 1e-9
                     while free > 0:
                         # sizes that fit into the extra cores: the first waiting job of each
                         k0 = bisect_right(widths, extra if extra < free else free)
-                        best = min(firsts[:k0], default=arrived)
+                        best = min(firsts[:k0]) if k0 else arrived
                         if best > arrived:
                             best = arrived
                         # larger sizes: the first job of each ending by the shadow time
@@ -1456,7 +1478,7 @@ class Simulation:
                         ends_at = now + durations[pos]
                         t0 = clock()
                         try:
-                            placed = alloc(pos, job.request)
+                            alloc(pos, job.request)
                         except (InsufficientResources, InfeasibleRequest) as exc:
                             t_alloc += clock() - t0
                             n_alloc += 1
@@ -1469,19 +1491,22 @@ class Simulation:
                         n_alloc += 1
                         n_expire += 1
                         job.start = now
-                        job.alloc = placed
                         job.cores = cores
                         free -= cores
-                        busy += cores
                         count -= 1
                         entry = (ends_at, pos)
                         heappush(completions, (now + job.run, pos, entry))
                         insort(running, entry)
-                        if now + durations[pos] > shadow:
-                            extra -= needs[pos]
-                    shadow_ok = True
+                        if ends_at > end:
+                            before -= cores
+                            if ends_at > shadow:
+                                extra -= cores
+                            else:
+                                exact = False  # the general loop keeps extra here (S is past; the job ends now)
+                        elif ends_at == end:
+                            before -= cores
                 if record_timeline:
-                    timeline.append((now, busy, count))
+                    timeline.append((now, total - free, count))
                 if progress is not None and done_since_report >= 256:
                     progress(done_since_report)
                     done_since_report = 0
@@ -1497,7 +1522,7 @@ class Simulation:
                 if calls:
                     cost.calls[name] = cost.calls.get(name, 0) + calls
                     cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
-            self.free_cores, self.busy_cores = free, busy
+            self.free_cores, self.busy_cores = free, total - free
             self._head_pos, self._arrived = head, arrived
         if progress is not None and done_since_report:
             progress(done_since_report)
