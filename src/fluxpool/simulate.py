@@ -1295,6 +1295,11 @@ class Simulation:
         insort, bisect_left, bisect_right = bisect.insort, bisect.bisect_left, bisect.bisect_right
         needs = list(map(operator.attrgetter("min_cores"), jobs))
         durations = list(map(operator.attrgetter("duration"), jobs))
+        # the trees hold requested times as floats where that is exact (comparing
+        # a float with a float is much quicker than with an int)
+        keys = list(map(float, durations))
+        if keys != durations:
+            keys = durations
         submits = list(map(operator.attrgetter("submit"), jobs))
         widths = sorted(set(needs))
         nw = len(widths)
@@ -1304,6 +1309,8 @@ class Simulation:
         cuts = [bisect_left(kinds, k) for k in range(nw + 1)]
         # the positions of each size, then n (a sentinel); a position's leaf is its place here
         members = [order[cuts[k]:cuts[k + 1]] + [n] for k in range(nw)]
+        # position -> its place in members[wid] (from its place in order: the inverse permutation)
+        local = list(map(operator.sub, sorted(range(n), key=order.__getitem__), map(cuts.__getitem__, wid)))
         by_time = [_MinTree(len(m) - 1) for m in members]
         trees = [t.tree for t in by_time]
         sizes = [t.size for t in by_time]
@@ -1315,7 +1322,7 @@ class Simulation:
             """Take ``pos`` out of the index."""
             k = wid[pos]
             tree = trees[k]
-            i = bisect_left(members[k], pos) + sizes[k]
+            i = local[pos] + sizes[k]
             tree[i] = low = _INF
             while i > 1:  # each parent: the smaller of the new value below and its sibling
                 if tree[i ^ 1] < low:
@@ -1340,30 +1347,26 @@ class Simulation:
         timeline: List[Tuple[float, int, int]] = []
         free, count = self.free_cores, 0
         t_alloc = t_free = t_expire = 0.0
-        n_alloc = n_free = n_expire = 0
-        head = arrived = i = 0
+        head = arrived = i = done = reported = refused = 0
         # the shadow: (end, extra) as the general loop would use them now when
         # shadow_ok; exact when they also equal a rescan (kept up to date then)
         shadow_ok = exact = False
         end = extra = before = need = 0
-        last_end = None
-        done_since_report = 0
+        ended = None
         try:
             while i < n or completions:
                 now = completions[0][0] if completions else submits[i]
                 if i < n and submits[i] < now:
                     now = submits[i]
                 while completions and completions[0][0] <= now:
-                    _, pos, entry = heappop(completions)
+                    ended, pos, entry = heappop(completions)
                     t0 = clock()
                     free_job(pos)
                     t_free += clock() - t0
-                    n_free += 1
+                    done += 1
                     cores = needs[pos]
                     free += cores
                     del running[bisect_left(running, entry)]
-                    last_end = now
-                    done_since_report += 1
                     if not exact:
                         shadow_ok = False
                     elif entry[0] >= end:
@@ -1381,20 +1384,69 @@ class Simulation:
                     if i - first < 32:
                         for pos in range(first, i):
                             k = wid[pos]
-                            by_time[k].set(bisect_left(members[k], pos), durations[pos])
+                            by_time[k].set(local[pos], keys[pos])
                     else:
                         for k in range(nw):
                             m = members[k]
                             a = bisect_left(m, first)
                             b = bisect_left(m, i, a)
                             if b > a:
-                                by_time[k].fill(a, list(map(durations.__getitem__, m[a:b])))
+                                by_time[k].fill(a, list(map(keys.__getitem__, m[a:b])))
                     arrived = i
                     if head < arrived and not taken[head]:
                         take(head)
-                # the FCFS part: start the head while it fits
-                while head < arrived and needs[head] <= free:
-                    pos = head
+                # start the head while it fits, then backfill
+                while True:
+                    if head < arrived and needs[head] <= free:
+                        pos = head
+                    elif head < arrived and count >= 2 and free > 0:
+                        if not shadow_ok:
+                            need = needs[head]
+                            have, end = free, None
+                            for e, pos in running:
+                                if e != end:
+                                    if have >= need:
+                                        break
+                                    end, before = e, have
+                                have += needs[pos]
+                            if end is None or have < need:
+                                raise SimulationError(f"job {jobs[head].number} does not fit even an empty pool")
+                            extra = have - need
+                            shadow_ok = exact = True
+                        shadow = end if end > now else now
+                        within = (shadow - now) * (1 + 1e-9) + 1e-9
+                        # sizes that fit into the extra cores: the first waiting job of each
+                        k0 = bisect_right(widths, extra if extra < free else free)
+                        pos = min(firsts[:k0]) if k0 else arrived
+                        if pos > arrived:
+                            pos = arrived
+                        # larger sizes: the first job of each ending by the shadow time
+                        for k in range(k0, bisect_right(widths, free)):
+                            tree = trees[k]
+                            if firsts[k] >= pos or tree[1] > within:
+                                continue
+                            size = sizes[k]
+                            j = 1
+                            while j < size:
+                                j <<= 1
+                                if tree[j] > within:
+                                    j += 1
+                            found = members[k][j - size]
+                            # the tree prunes with a hair of slack for rounding: the exact test
+                            while now + durations[found] > shadow:
+                                j = by_time[k].first(j - size + 1, within, size)
+                                if j < 0:
+                                    break
+                                found = members[k][j]
+                                j += size
+                            else:
+                                if found < pos:
+                                    pos = found
+                        if pos >= arrived:
+                            break
+                        take(pos)
+                    else:
+                        break
                     cores = needs[pos]
                     job = jobs[pos]
                     ends_at = now + durations[pos]
@@ -1403,15 +1455,13 @@ class Simulation:
                         alloc(pos, job.request)
                     except (InsufficientResources, InfeasibleRequest) as exc:
                         t_alloc += clock() - t0
-                        n_alloc += 1
+                        refused = 1
                         raise SimulationError(f"job {job.number}: pool refused a job whose cores are free: {exc}") from exc
                     t1 = clock()
                     expire(pos, ends_at)
                     t2 = clock()
                     t_alloc += t1 - t0
                     t_expire += t2 - t1
-                    n_alloc += 1
-                    n_expire += 1
                     job.start = now
                     job.cores = cores
                     free -= cores
@@ -1419,97 +1469,26 @@ class Simulation:
                     entry = (ends_at, pos)
                     heappush(completions, (now + job.run, pos, entry))
                     insort(running, entry)
-                    shadow_ok = False
-                    head += 1
-                    while head < arrived and taken[head]:
+                    if pos == head:
+                        shadow_ok = False
                         head += 1
-                    if head < arrived:
-                        take(head)
-                if head < arrived and count >= 2 and free > 0:
-                    if not shadow_ok:
-                        need = needs[head]
-                        have, end = free, None
-                        for e, pos in running:
-                            if e != end:
-                                if have >= need:
-                                    break
-                                end, before = e, have
-                            have += needs[pos]
-                        if end is None or have < need:
-                            raise SimulationError(f"job {jobs[head].number} does not fit even an empty pool")
-                        extra = have - need
-                        shadow_ok = exact = True
-                    shadow = end if end > now else now
-                    within = (shadow - now) * (1 + 1e-9) + 1e-9
-                    while free > 0:
-                        # sizes that fit into the extra cores: the first waiting job of each
-                        k0 = bisect_right(widths, extra if extra < free else free)
-                        best = min(firsts[:k0]) if k0 else arrived
-                        if best > arrived:
-                            best = arrived
-                        # larger sizes: the first job of each ending by the shadow time
-                        for k in range(k0, bisect_right(widths, free)):
-                            tree = trees[k]
-                            if firsts[k] >= best or tree[1] > within:
-                                continue
-                            size = sizes[k]
-                            j = 1
-                            while j < size:
-                                j <<= 1
-                                if tree[j] > within:
-                                    j += 1
-                            pos = members[k][j - size]
-                            # the tree prunes with a hair of slack for rounding: the exact test
-                            while now + durations[pos] > shadow:
-                                j = by_time[k].first(j - size + 1, within, size)
-                                if j < 0:
-                                    break
-                                pos = members[k][j]
-                                j += size
-                            else:
-                                if pos < best:
-                                    best = pos
-                        if best >= arrived:
-                            break
-                        pos = best
-                        take(pos)
-                        cores = needs[pos]
-                        job = jobs[pos]
-                        ends_at = now + durations[pos]
-                        t0 = clock()
-                        try:
-                            alloc(pos, job.request)
-                        except (InsufficientResources, InfeasibleRequest) as exc:
-                            t_alloc += clock() - t0
-                            n_alloc += 1
-                            raise SimulationError(f"job {job.number}: pool refused a job whose cores are free: {exc}") from exc
-                        t1 = clock()
-                        expire(pos, ends_at)
-                        t2 = clock()
-                        t_alloc += t1 - t0
-                        t_expire += t2 - t1
-                        n_alloc += 1
-                        n_expire += 1
-                        job.start = now
-                        job.cores = cores
-                        free -= cores
-                        count -= 1
-                        entry = (ends_at, pos)
-                        heappush(completions, (now + job.run, pos, entry))
-                        insort(running, entry)
-                        if ends_at > end:
-                            before -= cores
-                            if ends_at > shadow:
-                                extra -= cores
-                            else:
-                                exact = False  # the general loop keeps extra here (S is past; the job ends now)
-                        elif ends_at == end:
-                            before -= cores
+                        while head < arrived and taken[head]:
+                            head += 1
+                        if head < arrived:
+                            take(head)
+                    elif ends_at > end:
+                        before -= cores
+                        if ends_at > shadow:
+                            extra -= cores
+                        else:
+                            exact = False  # the general loop keeps extra here (S is past; the job ends now)
+                    elif ends_at == end:
+                        before -= cores
                 if record_timeline:
                     timeline.append((now, total - free, count))
-                if progress is not None and done_since_report >= 256:
-                    progress(done_since_report)
-                    done_since_report = 0
+                if progress is not None and done - reported >= 256:
+                    progress(done - reported)
+                    reported = done
                 if not completions and count and i >= n:
                     raise SimulationError(
                         f"job {jobs[head].number if head < arrived else '?'} can never start: "
@@ -1517,16 +1496,17 @@ class Simulation:
                     )
         finally:
             cost = self.cost
-            for name, calls, spent in (("alloc", n_alloc, t_alloc), ("update_expiration", n_expire, t_expire),
-                                       ("free", n_free, t_free)):
+            started = arrived - count  # each with one alloc and one update_expiration
+            for name, calls, spent in (("alloc", started + refused, t_alloc), ("update_expiration", started, t_expire),
+                                       ("free", done, t_free)):
                 if calls:
                     cost.calls[name] = cost.calls.get(name, 0) + calls
                     cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
             self.free_cores, self.busy_cores = free, total - free
             self._head_pos, self._arrived = head, arrived
-        if progress is not None and done_since_report:
-            progress(done_since_report)
-        return self._result(last_end, timeline, self._setup_wall + _clock() - wall0)
+        if progress is not None and done > reported:
+            progress(done - reported)
+        return self._result(ended, timeline, self._setup_wall + _clock() - wall0)
 
     def _result(self, last_end: Optional[float], timeline: List[Tuple[float, int, int]], wall: float) -> SimulationResult:
         jobs = self.jobs
