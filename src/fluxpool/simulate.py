@@ -1431,7 +1431,7 @@ class Simulation:
                             size = sizes[k]
                             j = 1
                             while j < size:
-                                j <<= 1
+                                j += j  # (j <<= 1; an int add is the quicker bytecode)
                                 if tree[j] > within:
                                     j += 1
                             found = members[k][j - size]
