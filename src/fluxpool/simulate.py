@@ -1317,7 +1317,7 @@ class Simulation:
         by_time = [_MinTree(len(m) - 1) for m in members]
         trees = [t.tree for t in by_time]
         sizes = [t.size for t in by_time]
-        taken = bytearray(n + 1)  # 1: started or the queue head (out of the index)
+        taken = [False] * (n + 1)  # started or the queue head (out of the index)
         firsts = [m[0] for m in members]  # first position per size not taken (n: none)
         heads = [0] * nw  # its place in members
 
@@ -1334,7 +1334,7 @@ class Simulation:
                 if tree[i] == low:
                     break
                 tree[i] = low
-            taken[pos] = 1
+            taken[pos] = True
             if firsts[k] == pos:
                 m = members[k]
                 h = heads[k] + 1
