@@ -1344,7 +1344,10 @@ class Simulation:
                 firsts[k] = m[h]
 
         total = self.total_cores
-        running = self.running
+        # the running jobs' requested ends, sorted, and their positions alongside (self.running
+        # holds positions here, not the general loop's (end, position) pairs)
+        ends: List[float] = []
+        running = self.running = []  # type: ignore[var-annotated]
         completions = self.completions
         record_timeline, progress = self.record_timeline, self.progress
         timeline: List[Tuple[float, int, int]] = []
@@ -1362,22 +1365,24 @@ class Simulation:
                 if i < n and submits[i] < now:
                     now = submits[i]
                 while completions and completions[0][0] <= now:
-                    ended, pos, entry = heappop(completions)
+                    ended, pos, e = heappop(completions)
                     t0 = clock()
                     free_job(pos)
                     t_free += clock() - t0
                     done += 1
                     cores = needs[pos]
                     free += cores
-                    del running[bisect_left(running, entry)]
+                    k = running.index(pos, bisect_left(ends, e))
+                    del ends[k]
+                    del running[k]
                     if not exact:
                         shadow_ok = False
-                    elif entry[0] >= end:
+                    elif e >= end:
                         if before + cores >= need:
                             shadow_ok = False  # the shadow may come earlier
                         else:  # (S keeps a job: A(S) >= need > before + cores)
                             before += cores
-                            if entry[0] > end:
+                            if e > end:
                                 extra += cores
                 first = i
                 while i < n and submits[i] <= now:
@@ -1406,7 +1411,7 @@ class Simulation:
                         if not shadow_ok:
                             need = needs[head]
                             have, end = free, None
-                            for e, pos in running:
+                            for e, pos in zip(ends, running):
                                 if e != end:
                                     if have >= need:
                                         break
@@ -1469,9 +1474,10 @@ class Simulation:
                     job.cores = cores
                     free -= cores
                     count -= 1
-                    entry = (ends_at, pos)
-                    heappush(completions, (now + job.run, pos, entry))
-                    insort(running, entry)
+                    heappush(completions, (now + job.run, pos, ends_at))
+                    k = bisect_right(ends, ends_at)
+                    ends.insert(k, ends_at)
+                    running.insert(k, pos)
                     if pos == head:
                         shadow_ok = False
                         head += 1
