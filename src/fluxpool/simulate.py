@@ -51,6 +51,7 @@ requests to the last completion).
 """
 
 import bisect
+import collections
 import heapq
 import math
 import operator
@@ -1312,8 +1313,9 @@ class Simulation:
         cuts = [bisect_left(kinds, k) for k in range(nw + 1)]
         # the positions of each size, then n (a sentinel); a position's leaf is its place here
         members = [order[cuts[k]:cuts[k + 1]] + [n] for k in range(nw)]
-        # position -> its place in members[wid] (from its place in order: the inverse permutation)
-        local = list(map(operator.sub, sorted(range(n), key=order.__getitem__), map(cuts.__getitem__, wid)))
+        local = [0] * n  # position -> its place in members[wid]
+        for m in members:
+            collections.deque(map(local.__setitem__, m[:-1], range(len(m) - 1)), maxlen=0)
         by_time = [_MinTree(len(m) - 1) for m in members]
         trees = [t.tree for t in by_time]
         sizes = [t.size for t in by_time]
