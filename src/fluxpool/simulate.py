@@ -53,6 +53,7 @@ requests to the last completion).
 import bisect
 import collections
 import heapq
+import itertools
 import math
 import operator
 import time
@@ -756,9 +757,9 @@ class Simulation:
         if isinstance(jobs, SwfTrace):
             jobs = jobs.jobs
         jobs = list(jobs)
-        for job in jobs:
-            if not isinstance(job, SwfJob):
-                raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(job).__name__}")
+        if not all(map(isinstance, jobs, itertools.repeat(SwfJob))):
+            bad = next(job for job in jobs if not isinstance(job, SwfJob))
+            raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(bad).__name__}")
         self.pool = pool
         self.scheduler = scheduler
         self.check = check
