@@ -39,7 +39,8 @@ counts and call the pool only to place a job that fits: the results are the
 same, without pool copies. A scheduling pass finds its backfill candidates
 through an index of the waiting jobs (smallest core count and requested time
 per range of the queue), so its cost grows with the jobs it can start, not
-with the depth of the queue.
+with the depth of the queue. EASY where counts decide runs in a loop of its
+own (``Simulation._run_easy_counted``) that gives the same schedule.
 
 The scheduler's view of time is the jobspec duration (SWF requested time);
 the simulated truth is the SWF run time. After each ``alloc`` the job's end
