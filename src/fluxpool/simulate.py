@@ -1429,9 +1429,11 @@ class Simulation:
                         within = (shadow - now) * (1 + 1e-9) + 1e-9
                         # sizes that fit into the extra cores: the first waiting job of each
                         k0 = bisect_right(widths, extra if extra < free else free)
-                        pos = min(firsts[:k0]) if k0 else arrived
-                        if pos > arrived:
-                            pos = arrived
+                        pos = arrived
+                        if k0:
+                            pos = min(firsts[:k0])
+                            if pos > arrived:
+                                pos = arrived
                         # larger sizes: the first job of each ending by the shadow time
                         for k in range(k0, bisect_right(widths, free)):
                             tree = trees[k]
