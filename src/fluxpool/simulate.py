@@ -1298,7 +1298,7 @@ class Simulation:
         clock = _clock
         alloc, free_job, expire = pool.alloc, pool.free, pool.update_expiration
         heappush, heappop = heapq.heappush, heapq.heappop
-        insort, bisect_left, bisect_right = bisect.insort, bisect.bisect_left, bisect.bisect_right
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
         needs = list(map(operator.attrgetter("min_cores"), jobs))
         durations = list(map(operator.attrgetter("duration"), jobs))
         # the trees hold requested times as floats where that is exact (comparing
@@ -1351,7 +1351,8 @@ class Simulation:
         # the running jobs' requested ends, sorted, and their positions alongside (self.running
         # holds positions here, not the general loop's (end, position) pairs)
         ends: List[float] = []
-        running = self.running = []  # type: ignore[var-annotated]
+        running: List[Any] = []
+        self.running = running
         completions = self.completions
         record_timeline, progress = self.record_timeline, self.progress
         timeline: List[Tuple[float, int, int]] = []
