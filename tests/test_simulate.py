@@ -595,7 +595,9 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     """An EASY pass on a queue 6,000 deep asks the waiting-job index once per
     job it starts plus once to learn that nothing more fits, and each ask
     looks at one min-tree per job size (5 here) plus the size tree: the jobs
-    it visits do not grow with the queue's depth (README, Deep queues)."""
+    it visits do not grow with the queue's depth (README, Deep queues). This
+    is the general loop (pools where core counts do not decide); the counted
+    loop must match it (test_easy_counted_loop_matches_the_general_loop)."""
     import random
 
     from fluxpool.simulate import _MinTree, _WaitIndex
@@ -612,6 +614,7 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     monkeypatch.setattr(_WaitIndex, "find", counted("find", find))
     monkeypatch.setattr(_MinTree, "first", counted("first", first))
     monkeypatch.setattr(Simulation, "_schedule", counted("passes", schedule))
+    monkeypatch.setattr(Simulation, "_fast", False)
     rng = random.Random(5)
     lines = []
     for number in range(1, 6001):
@@ -623,6 +626,7 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     assert counts["find"] <= counts["passes"] + 6000
     assert counts["first"] <= 6 * counts["find"]
     assert result.cost.calls["alloc"] == 6000  # no job is tried and refused
+    assert counts["find"] > 0
 
 
 def reference_conservative(self, now, head):
@@ -766,3 +770,68 @@ def test_a_job_starts_only_among_the_first_n_waiting(scheduler, depth):
 def test_queue_depth_must_be_a_positive_count(depth, error):
     with pytest.raises(error, match="queue_depth"):
         simulate(trace(*TRACE_C), cluster_R(1, 4), queue_depth=depth)
+
+
+def random_trace(rng, njobs, widths, waves=True):
+    """SWF lines: deep waves or spread-out submits, fractional times, zero run
+    times, runs past their requested time and runs equal to it (ties in end times)."""
+    lines = []
+    submit = 0.0
+    for number in range(1, njobs + 1):
+        if waves:
+            submit = 0 if number <= njobs * 2 // 3 else 4000
+        else:
+            submit += rng.choice([0, 0, 1, 7.5, 60])
+        run = rng.choice([0, rng.randint(1, 3000), rng.randint(1, 3000) + 0.25, 600])
+        requested = rng.choice([run, run * 2, run * 1.5 + 0.1, max(run // 2, 1), 600, 0])
+        lines.append(swf_job(number, submit, run, rng.choice(widths), req_time=requested))
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("shape", ["slots", "slots-of-2", "whole-nodes"])
+def test_easy_counted_loop_matches_the_general_loop(seed, shape, monkeypatch):
+    """Where core counts decide, EASY runs its own counted loop (README, Deep
+    queues); the general loop is the definition it must match: every start
+    time, every pool call count, the timeline and the progress reports."""
+    import random
+
+    rng = random.Random(seed)
+    if shape == "slots":
+        R, kwargs, widths = cluster_R(24, 1), {}, [1, 1, 2, 3, 4, 8, 16, 24]
+    elif shape == "slots-of-2":
+        R, kwargs, widths = cluster_R(8, 4), {"cores_per_node": 4, "cores_per_task": 2}, [2, 2, 4, 6, 8, 16]
+    else:
+        R, kwargs, widths = cluster_R(8, 4), {"cores_per_node": 4, "node_exclusive": True}, [4, 4, 8, 12, 32]
+    jobs = trace(*random_trace(rng, 300, widths, waves=seed % 2 == 0))
+
+    def run(fast):
+        monkeypatch.setattr(Simulation, "_fast", fast)
+        reports = []
+        sim = Simulation(ResourcePool(R), jobs, scheduler="easy", timeline=True, progress=reports.append, **kwargs)
+        assert sim._counts_decide
+        result = sim.run()
+        return starts(result), result.cost.calls, result.timeline, sum(reports), result.summary()["utilization"]
+
+    counted, general = run(True), run(False)
+    assert counted == general
+    assert counted[3] == 300
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_easy_shadow_test_is_exact_where_rounding_differs(fast, monkeypatch):
+    """The backfill test is "now + requested time <= shadow time", exactly:
+    at 0.1 the shadow time is 0.3 (job 2's requested end; it overruns), and
+    job 4 (0.1 + 0.2 = 0.30000000000000004 in floating point) would end after
+    it while the head leaves no extra core, so job 5 behind it starts instead;
+    in the counted loop and the general loop alike."""
+    monkeypatch.setattr(Simulation, "_fast", fast)
+    jobs = trace(
+        swf_job(1, 0, 0.1, 1, req_time=0.1),
+        swf_job(2, 0, 1000, 1, req_time=0.3),
+        swf_job(3, 0, 10, 2, req_time=10),
+        swf_job(4, 0, 5, 1, req_time=0.2),
+        swf_job(5, 0, 0.1, 1, req_time=0.1),
+    )
+    result = simulate(jobs, cluster_R(2, 1), scheduler="easy")
+    assert starts(result) == {1: 0, 2: 0, 3: 1000, 4: 1010, 5: 0.1}

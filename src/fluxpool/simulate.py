@@ -44,7 +44,8 @@ counts and call the pool only to place a job that fits: the results are the
 same, without pool copies. A scheduling pass finds its backfill candidates
 through an index of the waiting jobs (smallest core count and requested time
 per range of the queue), so its cost grows with the jobs it can start, not
-with the depth of the queue.
+with the depth of the queue. EASY where counts decide runs in a loop of its
+own (``Simulation._run_easy_counted``) that gives the same schedule.
 
 The scheduler's view of time is the jobspec duration (SWF requested time);
 the simulated truth is the SWF run time. After each ``alloc`` the job's end
@@ -56,9 +57,11 @@ requests to the last completion).
 """
 
 import bisect
+import collections
 import heapq
 import itertools
 import math
+import operator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -548,9 +551,7 @@ class _MinTree:
         a >>= 1
         b >>= 1
         while a:
-            for i in range(a, b + 1):
-                low, high = tree[2 * i], tree[2 * i + 1]
-                tree[i] = low if low < high else high
+            tree[a:b + 1] = map(min, tree[2 * a:2 * b + 2:2], tree[2 * a + 1:2 * b + 2:2])
             a >>= 1
             b >>= 1
 
@@ -747,6 +748,10 @@ class Simulation:
     are not SWF jobs or a ``queue_depth`` that is not an int.
     """
 
+    #: Whether EASY runs its counted loop where core counts decide (tests switch
+    #: it off to compare it with the general loop).
+    _fast = True
+
     def __init__(
         self,
         pool: ResourcePool,
@@ -772,9 +777,9 @@ class Simulation:
         if isinstance(jobs, SwfTrace):
             jobs = jobs.jobs
         jobs = list(jobs)
-        for job in jobs:
-            if not isinstance(job, SwfJob):
-                raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(job).__name__}")
+        if not all(map(isinstance, jobs, itertools.repeat(SwfJob))):
+            bad = next(job for job in jobs if not isinstance(job, SwfJob))
+            raise TypeError(f"jobs must be SwfJob objects (from fluxpool.swf.read_swf), got {type(bad).__name__}")
         self.pool = pool
         self.scheduler = scheduler
         #: How many waiting jobs, from the head, one scheduling pass looks at (None: all).
@@ -791,7 +796,10 @@ class Simulation:
         self.jobs: List[_Job] = []
         self._shapes = dict(cores_per_node=cores_per_node, node_exclusive=node_exclusive,
                             cores_per_task=cores_per_task, tasks_per_node=tasks_per_node)
-        requests = self._prepare(sorted(jobs, key=lambda j: (j.submit_time, j.job_number)))
+        # in submit order, ties by job number (two stable sorts: quicker than tuple keys)
+        jobs.sort(key=operator.attrgetter("job_number"))
+        jobs.sort(key=operator.attrgetter("submit_time"))
+        requests = self._prepare(jobs)
         #: Why placement cannot change the schedule here, or None (see ``placement_note``).
         self.placement_note = placement_note(requests, counts, pool.count("gpu"))
         # With these shapes a job fits exactly when enough cores are free.
@@ -819,32 +827,35 @@ class Simulation:
         The jobspec's duration is not what the simulator goes by (each job's
         end time is set with ``update_expiration`` from its own requested
         time), so jobs of one width share a request, whatever their times."""
-        requests: Dict[int, Tuple[Any, Optional[str]]] = {}
+        #: processors -> (request, why it cannot run or None, its least cores)
+        requests: Dict[int, Tuple[Any, Optional[str], int]] = {}
         shapes = self._shapes
+        kept = self.jobs
         for job in jobs:
             reason = skip_reason(job)
             if reason is None:
                 key = job_processors(job)
-                if key not in requests:
+                known = requests.get(key)
+                if known is None:
                     spec = make_jobspec(key, job_duration(job), **shapes)
                     request = self._timed("parse_resource_request", self.pool.parse_resource_request, spec)
                     try:
                         self._timed("check_feasibility", self.pool.check_feasibility, request)
-                        requests[key] = (request, None)
                     except InfeasibleRequest:
-                        requests[key] = (request, "too-wide")
-                request, reason = requests[key]
+                        reason = "too-wide"
+                    if request.exclusive:
+                        min_cores = request.nnodes * self._smallest_rank
+                    else:
+                        min_cores = request.ncores
+                    known = requests[key] = (request, reason, min_cores)
+                request, reason, min_cores = known
             if reason is not None:
                 self.skipped[reason] = self.skipped.get(reason, 0) + 1
                 if reason == "too-wide" and len(self.too_wide_ids) < SKIPPED_IDS_KEPT:
                     self.too_wide_ids.append(job.job_number)
                 continue
-            if request.exclusive:
-                min_cores = request.nnodes * self._smallest_rank
-            else:
-                min_cores = request.ncores
-            self.jobs.append(_Job(len(self.jobs), job, request, min_cores))
-        return [request for request, reason in requests.values() if reason is None]
+            kept.append(_Job(len(kept), job, request, min_cores))
+        return [request for request, reason, _ in requests.values() if reason is None]
 
     # -- pool operations ---------------------------------------------------------
 
@@ -1238,16 +1249,19 @@ class Simulation:
         and the running jobs disagreeing."""
         wall0 = _clock()
         jobs = self.jobs
-        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
-                                  indexed=self.scheduler != "fcfs")
         self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted; not for fcfs
         self._track_running = self.scheduler != "fcfs"
-        self.completions: List[Tuple[float, int]] = []
+        self.completions: List[Tuple[Any, ...]] = []
         self.free_cores = self.total_cores
         self.busy_cores = 0
         self.checks = 0
         self._head_pos = 0
         self._arrived = 0
+        if (self.scheduler == "easy" and self._counts_decide and not self.check and self._fast
+                and self.queue_depth is None):
+            return self._run_easy_counted(wall0)
+        self.waiting = _WaitIndex([j.min_cores for j in jobs], [j.duration for j in jobs],
+                                  indexed=self.scheduler != "fcfs")
         self._owned: Dict[int, int] = {}
         self._held: Dict[int, Dict[int, int]] = {}
         self._shadow_key: Any = None
@@ -1289,6 +1303,266 @@ class Simulation:
         if self.progress is not None and done_since_report:
             self.progress(done_since_report)
         return self._result(last_end, timeline, self._setup_wall + _clock() - wall0)
+
+    def _run_easy_counted(self, wall0: float) -> SimulationResult:
+        """``run`` for EASY where core counts decide (and no ``check``): the
+        same schedule, pool calls and measurements as the general loop, with
+        the per-job bookkeeping in local variables.
+
+        Where counts decide, a job fits exactly when its cores are free, so a
+        backfill search never meets a job the pool refuses, and the cores and
+        requested times that qualify a job only shrink during a pass: each
+        search can start from the queue head instead of after the last job
+        started. The head is taken out of the index when it becomes the head;
+        per job size the index keeps the first waiting position (the answer
+        for sizes that fit into the head's extra cores) and a min-tree of
+        requested times (descended from the root: the first job of that size
+        ending by the shadow time).
+
+        The shadow is found by the general loop's scan of the running jobs
+        and then kept up to date instead of rescanned. With A(E) the cores
+        free once the jobs ending by E have ended, the shadow time S is the
+        first end time with A(S) >= the head's cores, extra = A(S) - those
+        cores, and ``before`` is A at the end time before S (the free cores
+        when there is none). A job of c cores ending (by its requested end
+        e) raises A by c before e: nothing changes if e < S (A stays below
+        ``before`` there); otherwise extra (if e > S) and ``before`` grow by
+        c, and the shadow is rescanned if ``before`` reaches the head's cores
+        (S comes earlier). A job started by backfill lowers A by c before its
+        end; where the general loop counts it otherwise (S is past and the
+        job ends now), the shadow is rescanned after the next change.
+        """
+        jobs = self.jobs
+        n = len(jobs)
+        pool = self.pool
+        clock = _clock
+        alloc, free_job, expire = pool.alloc, pool.free, pool.update_expiration
+        heappush, heappop = heapq.heappush, heapq.heappop
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
+        needs = list(map(operator.attrgetter("min_cores"), jobs))
+        durations = list(map(operator.attrgetter("duration"), jobs))
+        # the trees hold requested times as floats where that is exact (comparing
+        # a float with a float is much quicker than with an int)
+        keys = list(map(float, durations))
+        if keys != durations:
+            keys = durations
+        submits = list(map(operator.attrgetter("submit"), jobs))
+        widths = sorted(set(needs))
+        nw = len(widths)
+        wid = list(map({w: k for k, w in enumerate(widths)}.__getitem__, needs))  # position -> size number
+        order = sorted(range(n), key=wid.__getitem__)  # by size, in queue order within a size
+        kinds = list(map(wid.__getitem__, order))
+        cuts = [bisect_left(kinds, k) for k in range(nw + 1)]
+        # the positions of each size, then n (a sentinel); a position's leaf is its place here
+        members = [order[cuts[k]:cuts[k + 1]] + [n] for k in range(nw)]
+        local = [0] * n  # position -> its place in members[wid]
+        for m in members:
+            collections.deque(map(local.__setitem__, m[:-1], range(len(m) - 1)), maxlen=0)
+        by_time = [_MinTree(len(m) - 1) for m in members]
+        trees = [t.tree for t in by_time]
+        sizes = [t.size for t in by_time]
+        taken = [False] * (n + 1)  # started or the queue head (out of the index)
+        firsts = [m[0] for m in members]  # first position per size not taken (n: none)
+        heads = [0] * nw  # its place in members
+
+        def take(pos: int) -> None:
+            """Take ``pos`` out of the index."""
+            k = wid[pos]
+            tree = trees[k]
+            i = local[pos] + sizes[k]
+            tree[i] = low = _INF
+            while i > 1:  # each parent: the smaller of the new value below and its sibling
+                if tree[i ^ 1] < low:
+                    low = tree[i ^ 1]
+                i >>= 1
+                if tree[i] == low:
+                    break
+                tree[i] = low
+            taken[pos] = True
+            if firsts[k] == pos:
+                m = members[k]
+                h = heads[k] + 1
+                while taken[m[h]]:
+                    h += 1
+                heads[k] = h
+                firsts[k] = m[h]
+
+        total = self.total_cores
+        # the running jobs' requested ends, sorted, and their positions alongside (self.running
+        # holds positions here, not the general loop's (end, position) pairs)
+        ends: List[float] = []
+        running: List[Any] = []
+        self.running = running
+        completions = self.completions
+        record_timeline, progress = self.record_timeline, self.progress
+        timeline: List[Tuple[float, int, int]] = []
+        free, count = self.free_cores, 0
+        t_alloc = t_free = t_expire = 0.0
+        head = arrived = i = done = reported = refused = 0
+        # the shadow: (end, extra) as the general loop would use them now when
+        # shadow_ok; exact when they also equal a rescan (kept up to date then)
+        shadow_ok = exact = False
+        end = extra = before = need = 0
+        ended = None
+        try:
+            while i < n or completions:
+                now = completions[0][0] if completions else submits[i]
+                if i < n and submits[i] < now:
+                    now = submits[i]
+                while completions and completions[0][0] <= now:
+                    ended, pos, e = heappop(completions)
+                    t0 = clock()
+                    free_job(pos)
+                    t_free += clock() - t0
+                    done += 1
+                    cores = needs[pos]
+                    free += cores
+                    k = running.index(pos, bisect_left(ends, e))
+                    del ends[k]
+                    del running[k]
+                    if not exact:
+                        shadow_ok = False
+                    elif e >= end:
+                        if before + cores >= need:
+                            shadow_ok = False  # the shadow may come earlier
+                        else:  # (S keeps a job: A(S) >= need > before + cores)
+                            before += cores
+                            if e > end:
+                                extra += cores
+                first = i
+                while i < n and submits[i] <= now:
+                    i += 1
+                if i > first:
+                    count += i - first
+                    if i - first < 32:
+                        for pos in range(first, i):
+                            k = wid[pos]
+                            by_time[k].set(local[pos], keys[pos])
+                    else:
+                        for k in range(nw):
+                            m = members[k]
+                            a = bisect_left(m, first)
+                            b = bisect_left(m, i, a)
+                            if b > a:
+                                by_time[k].fill(a, list(map(keys.__getitem__, m[a:b])))
+                    arrived = i
+                    if head < arrived and not taken[head]:
+                        take(head)
+                # start the head while it fits, then backfill
+                while True:
+                    if head < arrived and needs[head] <= free:
+                        pos = head
+                    elif head < arrived and count >= 2 and free > 0:
+                        if not shadow_ok:
+                            need = needs[head]
+                            have, end = free, None
+                            for e, pos in zip(ends, running):
+                                if e != end:
+                                    if have >= need:
+                                        break
+                                    end, before = e, have
+                                have += needs[pos]
+                            if end is None or have < need:
+                                raise SimulationError(f"job {jobs[head].number} does not fit even an empty pool")
+                            extra = have - need
+                            shadow_ok = exact = True
+                        shadow = end if end > now else now
+                        within = (shadow - now) * (1 + 1e-9) + 1e-9
+                        # sizes that fit into the extra cores: the first waiting job of each
+                        k0 = bisect_right(widths, extra if extra < free else free)
+                        pos = arrived
+                        if k0:
+                            pos = min(firsts[:k0])
+                            if pos > arrived:
+                                pos = arrived
+                        # larger sizes: the first job of each ending by the shadow time
+                        for k in range(k0, bisect_right(widths, free)):
+                            tree = trees[k]
+                            if firsts[k] >= pos or tree[1] > within:
+                                continue
+                            size = sizes[k]
+                            j = 1
+                            while j < size:
+                                j += j  # (j <<= 1; an int add is the quicker bytecode)
+                                if tree[j] > within:
+                                    j += 1
+                            found = members[k][j - size]
+                            # the tree prunes with a hair of slack for rounding: the exact test
+                            while now + durations[found] > shadow:
+                                j = by_time[k].first(j - size + 1, within, size)
+                                if j < 0:
+                                    break
+                                found = members[k][j]
+                                j += size
+                            else:
+                                if found < pos:
+                                    pos = found
+                        if pos >= arrived:
+                            break
+                        take(pos)
+                    else:
+                        break
+                    cores = needs[pos]
+                    job = jobs[pos]
+                    ends_at = now + durations[pos]
+                    t0 = clock()
+                    try:
+                        alloc(pos, job.request)
+                    except (InsufficientResources, InfeasibleRequest) as exc:
+                        t_alloc += clock() - t0
+                        refused = 1
+                        raise SimulationError(f"job {job.number}: pool refused a job whose cores are free: {exc}") from exc
+                    t1 = clock()
+                    expire(pos, ends_at)
+                    t2 = clock()
+                    t_alloc += t1 - t0
+                    t_expire += t2 - t1
+                    job.start = now
+                    job.cores = cores
+                    free -= cores
+                    count -= 1
+                    heappush(completions, (now + job.run, pos, ends_at))
+                    k = bisect_right(ends, ends_at)
+                    ends.insert(k, ends_at)
+                    running.insert(k, pos)
+                    if pos == head:
+                        shadow_ok = False
+                        head += 1
+                        while head < arrived and taken[head]:
+                            head += 1
+                        if head < arrived:
+                            take(head)
+                    elif ends_at > end:
+                        before -= cores
+                        if ends_at > shadow:
+                            extra -= cores
+                        else:
+                            exact = False  # the general loop keeps extra here (S is past; the job ends now)
+                    elif ends_at == end:
+                        before -= cores
+                if record_timeline:
+                    timeline.append((now, total - free, count))
+                if progress is not None and done - reported >= 256:
+                    progress(done - reported)
+                    reported = done
+                if not completions and count and i >= n:
+                    raise SimulationError(
+                        f"job {jobs[head].number if head < arrived else '?'} can never start: "
+                        "nothing is running and it does not fit"
+                    )
+        finally:
+            cost = self.cost
+            started = arrived - count  # each with one alloc and one update_expiration
+            for name, calls, spent in (("alloc", started + refused, t_alloc), ("update_expiration", started, t_expire),
+                                       ("free", done, t_free)):
+                if calls:
+                    cost.calls[name] = cost.calls.get(name, 0) + calls
+                    cost.seconds[name] = cost.seconds.get(name, 0.0) + spent
+            self.free_cores, self.busy_cores = free, total - free
+            self._head_pos, self._arrived = head, arrived
+        if progress is not None and done > reported:
+            progress(done - reported)
+        return self._result(ended, timeline, self._setup_wall + _clock() - wall0)
 
     def _result(self, last_end: Optional[float], timeline: List[Tuple[float, int, int]], wall: float) -> SimulationResult:
         jobs = self.jobs
