@@ -735,13 +735,14 @@ def test_queue_depth_beyond_the_queue_changes_nothing(scheduler, seed):
     assert starts(deep) == starts(every)
 
 
-@pytest.mark.parametrize("scheduler", ["easy", "conservative"])
+@pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
 @pytest.mark.parametrize("seed", range(3))
 def test_queue_depth_one_is_first_come_first_served(scheduler, seed):
-    """Looking at the head only, a backfilling scheduler has nobody to backfill
-    (and every scheduler starts at most one job per pass)."""
+    """Looking at the head only, a backfilling scheduler has nobody to
+    backfill; the passes repeat while they start jobs, so every job that can
+    start at an instant does, as under plain FCFS."""
     lines = deep_lines(seed)
-    fcfs = simulate(trace(*lines), cluster_R(8, 1), scheduler="fcfs", queue_depth=1)
+    fcfs = simulate(trace(*lines), cluster_R(8, 1), scheduler="fcfs")
     one = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler, queue_depth=1, check=True)
     assert starts(one) == starts(fcfs)
 
@@ -749,20 +750,22 @@ def test_queue_depth_one_is_first_come_first_served(scheduler, seed):
 @pytest.mark.parametrize("scheduler", ["fcfs", "easy", "conservative"])
 @pytest.mark.parametrize("depth", [2, 5])
 def test_a_job_starts_only_among_the_first_n_waiting(scheduler, depth):
-    """At its start, fewer than N jobs ahead of a job were waiting when the
-    pass began (those still waiting, or started in the same pass: no run
-    time is zero, so every instant has one pass), and a small depth does
-    change the schedule of a deep queue."""
+    """A job starts only while fewer than N jobs ahead of it wait: those
+    still waiting after its start instant were waiting in the pass that
+    started it. A small depth does change a backfilling schedule."""
     lines = deep_lines(4)
     result = simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler, queue_depth=depth, check=True)
     jobs = sorted(trace(*lines), key=lambda j: (j.submit_time, j.job_number))
     start = result.start_times
     for k, job in enumerate(jobs):
         t = start[job.job_number]
-        ahead = sum(1 for other in jobs[:k] if other.submit_time <= t and start[other.job_number] >= t)
+        ahead = sum(1 for other in jobs[:k] if other.submit_time <= t and start[other.job_number] > t)
         assert ahead < depth, f"job {job.job_number} started at {t} with {ahead} jobs ahead waiting"
-    if scheduler != "fcfs":
-        assert starts(result) != starts(simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler))
+    unbounded = starts(simulate(trace(*lines), cluster_R(8, 1), scheduler=scheduler))
+    if scheduler == "fcfs":
+        assert starts(result) == unbounded  # FCFS only ever looks at the head
+    else:
+        assert starts(result) != unbounded
 
 
 @pytest.mark.parametrize("depth, error", [(0, ValueError), (-3, ValueError), (True, TypeError),
@@ -835,3 +838,30 @@ def test_easy_shadow_test_is_exact_where_rounding_differs(fast, monkeypatch):
     )
     result = simulate(jobs, cluster_R(2, 1), scheduler="easy")
     assert starts(result) == {1: 0, 2: 0, 3: 1000, 4: 1010, 5: 0.1}
+
+
+def plain_rounds(self, now):
+    """Passes at one instant, repeated while they start jobs (the rule, with no shortcut)."""
+    depth, waiting = self.queue_depth, self.waiting
+    while True:
+        before = waiting.count
+        self._pass(now)
+        if depth is None or before <= depth or waiting.count == before:
+            return
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("scheduler", ["easy", "conservative"])
+def test_queue_depth_shortcut_changes_no_start(seed, scheduler, monkeypatch):
+    """A new pass at the same instant is skipped when no job behind the ones
+    the last pass saw fits the free cores: with core counts deciding or not
+    (whole nodes and one-core slots on 4-core nodes), the starts are those of
+    running every pass."""
+    lines = deep_lines(seed, njobs=150, width=8)
+    for R, shape in ((cluster_R(8, 1), {}), (cluster_R(4, 4), dict(cores_per_node=4, node_exclusive=True))):
+        for depth in (2, 3, 8):
+            fast = starts(simulate(trace(*lines), R, scheduler=scheduler, queue_depth=depth, **shape))
+            with monkeypatch.context() as patch:
+                patch.setattr(Simulation, "_schedule", plain_rounds)
+                plain = starts(simulate(trace(*lines), R, scheduler=scheduler, queue_depth=depth, **shape))
+            assert fast == plain

@@ -138,8 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--scheduler", choices=SCHEDULERS, default=DEFAULT_SCHEDULER,
                      help=f"fcfs, easy or conservative backfilling (default {DEFAULT_SCHEDULER})")
     sim.add_argument("--queue-depth", type=_int_in(1), metavar="N",
-                     help="each scheduling pass looks at the first N waiting jobs only, as Fluxion's "
-                          "queue-depth (default: every waiting job)")
+                     help="each scheduling pass looks at the first N waiting jobs only, as the "
+                          "queue-depth of flux-core's schedulers and Fluxion (default: every waiting job)")
     sim.add_argument("--policy", choices=POLICIES + (TREE,), default=None,
                      help=f"placement policy (default {DEFAULT_POLICY}; '{TREE}', the default "
                           "with a topology, is a TreePool)")

@@ -33,10 +33,12 @@ command alike):
   the pool cannot place at its reservation keeps its place in line and is
   tried again at the next event; a later job may then start before it.
 
-``queue_depth`` N bounds what one pass looks at, as Fluxion's
-``queue-depth``: the first N jobs waiting when it begins (those it starts
-included). A job further back neither starts nor gets a reservation in that
-pass. None (the default) looks at every waiting job.
+``queue_depth`` N bounds what a pass looks at, as the ``queue-depth`` of
+flux-core's schedulers and Fluxion: the first N jobs waiting when it begins.
+A job further back neither starts nor gets a reservation in that pass; when
+the pass starts jobs, those behind move up and another pass runs at the same
+instant (flux-core's job manager sends the scheduler the next pending job as
+soon as one is allocated). None (the default) looks at every waiting job.
 
 When a job fits exactly when enough cores are free (nodes of one size, no
 GPUs, and whole nodes only or slots of one size that divides the node size), so the schedulers decide from core
@@ -735,9 +737,11 @@ class Simulation:
     ``cores_per_node``, ``node_exclusive``, ``cores_per_task`` and
     ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``).
     ``queue_depth`` N makes each scheduling pass look at the first N waiting
-    jobs only, as Fluxion's ``queue-depth`` does (its default is 32): a job
-    behind them neither starts nor, under ``conservative``, gets a
-    reservation in that pass; None (the default) looks at every waiting job.
+    jobs only, as the ``queue-depth`` of flux-core's schedulers (8 for
+    sched-fifo) and Fluxion (32) does: a job behind them neither starts nor,
+    under ``conservative``, gets a reservation in that pass, and a pass that
+    starts jobs is followed by another at the same instant; None (the
+    default) looks at every waiting job.
     ``check`` verifies the pool against the simulator's own record of allocations after
     every scheduling step (slower). ``progress`` is called with the number of
     jobs completed since its last call; ``timeline`` records ``(time, busy
@@ -922,6 +926,23 @@ class Simulation:
         return jobs[pos] if pos < self._arrived else None
 
     def _schedule(self, now: float) -> None:
+        """The scheduling at ``now``: one pass, run again while a queue depth
+        hides waiting jobs and the last pass started some (the jobs behind
+        move up into view, as flux-core's job manager sends the scheduler the
+        next pending job once one is allocated)."""
+        depth, waiting = self.queue_depth, self.waiting
+        while True:
+            before = waiting.count
+            self._pass(now)
+            if depth is None or before <= depth or waiting.count == before:
+                return
+            # The jobs the pass saw and left waiting cannot start now (they
+            # would have); only one behind them that fits the free cores might.
+            if waiting.indexed and waiting.first_fitting(self._depth_limit, self.free_cores) < 0:
+                return
+
+    def _pass(self, now: float) -> None:
+        """One scheduling pass over the first ``queue_depth`` waiting jobs (all without one)."""
         head = self._head()
         if head is None:
             return
