@@ -99,7 +99,7 @@ def _rate(value: float) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=40_000, help="queue depth (default 40,000)")
+    parser.add_argument("--jobs", type=int, default=40_000, help="jobs, all submitted at time 0 (default 40,000)")
     parser.add_argument("--nodes", type=int, default=256, help="one-core nodes (default 256)")
     parser.add_argument("--schedulers", default="easy,conservative",
                         help=f"comma-separated, from {', '.join(SCHEDULERS)} (default easy,conservative)")

@@ -313,6 +313,17 @@ def test_no_broken_pipe_traceback_into_head():
     assert proc.stderr.decode() == ""  # no "BrokenPipeError", no traceback
 
 
+def test_output_files_are_written_when_the_reader_stops_early(tmp_path):
+    """``| head -1`` closes the pipe after one line of the summary: the --json
+    file asked for is written all the same (the files come first)."""
+    path = tmp_path / "out.json"
+    proc = fluxpool_process(shell=f"{sys.executable} -m fluxpool simulate -q --scheduler fcfs "
+                                  f"--json {path} | head -1")
+    assert proc.returncode == 0 and proc.stderr.decode() == ""
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f)["jobs_completed"] == 5000
+
+
 @pytest.mark.parametrize("text", ["", "; Version: 2.2\n; MaxProcs: 4\n\n"])
 def test_empty_trace_is_an_error_unless_allowed(capsys, tmp_path, text):
     path = tmp_path / "empty.swf"

@@ -775,6 +775,17 @@ def test_queue_depth_must_be_a_positive_count(depth, error):
         simulate(trace(*TRACE_C), cluster_R(1, 4), queue_depth=depth)
 
 
+def test_queue_depth_takes_any_integer_type():
+    """An integer type other than int (numpy's, say: anything with ``__index__``) is a count."""
+
+    class Count:
+        def __index__(self):
+            return 2
+
+    result = simulate(trace(*TRACE_C), cluster_R(1, 4), queue_depth=Count())
+    assert result.queue_depth == 2 and type(result.queue_depth) is int
+
+
 def random_trace(rng, njobs, widths, waves=True):
     """SWF lines: deep waves or spread-out submits, fractional times, zero run
     times, runs past their requested time and runs equal to it (ties in end times)."""

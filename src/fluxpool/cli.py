@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 import time
 from importlib import resources
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
@@ -138,8 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--scheduler", choices=SCHEDULERS, default=DEFAULT_SCHEDULER,
                      help=f"fcfs, easy or conservative backfilling (default {DEFAULT_SCHEDULER})")
     sim.add_argument("--queue-depth", type=_int_in(1), metavar="N",
-                     help="each scheduling pass looks at the first N waiting jobs only, as the "
-                          "queue-depth of flux-core's schedulers and Fluxion (default: every waiting job)")
+                     help="each scheduling pass looks at the first N waiting jobs only (N >= 1), as the "
+                          "queue-depth of flux-core's schedulers and Fluxion; a pass that starts jobs is "
+                          "followed by another at the same instant, so more than N may start at once; "
+                          "1 gives first-come first-served, and fcfs is unchanged by it "
+                          "(default: every waiting job)")
     sim.add_argument("--policy", choices=POLICIES + (TREE,), default=None,
                      help=f"placement policy (default {DEFAULT_POLICY}; '{TREE}', the default "
                           "with a topology, is a TreePool)")
@@ -513,13 +517,17 @@ def _plot(path: str, results: Sequence[SimulationResult], title: str) -> None:
         wait_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         wait_ax.set_xlabel("wait (hours, log scale)")
         share = 100 * zero / len(waits) if waits else 0.0
-        wait_ax.set_title(f"mean wait {result.mean_wait_s / 3600:.2f} h; {share:.0f} % started at once",
+        shown = f"{share:.0f}"
+        if shown in ("0", "100") and 0 < zero < len(waits):
+            shown = f"{share:.1f}"  # not "100 %" while some waited, nor "0 %" while some did not
+        wait_ax.set_title(f"mean wait {result.mean_wait_s / 3600:.2f} h; {shown} % started at once",
                           fontsize="medium")
     axes[1][0].set_ylim(0, highest * 1.05)  # the row shares it: fit the highest peak of all runs
     axes[0][0].set_ylabel(f"cores busy (%, per {unit})")
     axes[1][0].set_ylabel(f"jobs waiting (most per {unit})")
     axes[2][0].set_ylabel("jobs that waited")
-    fig.suptitle(title, fontsize="medium")
+    # about 12 characters of a medium title per inch of figure
+    fig.suptitle(textwrap.fill(title, width=int(12 * fig.get_figwidth())), fontsize="medium")
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=100)
@@ -594,6 +602,28 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     title = f"{os.path.basename(source)}: {machine.split(' (from')[0]}, {scheduler}"
     if shapes:
         title += ", " + ", ".join(shapes)
+    document: Optional[Dict[str, Any]] = None
+    if args.json is not None:
+        if args.compare:
+            document = {
+                "trace": source, "machine": machine, "scheduler": args.scheduler,
+                "queue_depth": args.queue_depth, "wall_s": wall, "policies": {r.policy: r.summary() for r in results},
+            }
+        else:
+            document = {"trace": source, "machine": machine, **results[0].summary()}
+        if warning:
+            document["warning"] = warning
+        if args.json != "-":
+            try:
+                with open(args.json, "w", encoding="utf-8") as f:
+                    json.dump(document, f, indent=2)
+                    f.write("\n")
+            except OSError as exc:
+                raise UsageError(f"cannot write --json {args.json}: {exc.strerror or exc}") from None
+    if args.plot is not None:
+        _plot(args.plot, results, title)
+
+    # The files are written first: a reader that closes the pipe early (| head) loses none.
     print(f"fluxpool simulate: {source}", file=text)
     njobs = len(trace.jobs)
     print(f"  {njobs:,} job{'s' if njobs != 1 else ''}; scheduler {scheduler}"
@@ -608,29 +638,9 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         if results[0].placement_note:
             print(f"  note: {results[0].placement_note}; --cores-per-task K or --node-exclusive "
                   "with nodes of several cores give shapes where placement matters", file=text)
-
-    if args.json is not None:
-        if args.compare:
-            document: Dict[str, Any] = {
-                "trace": source, "machine": machine, "scheduler": args.scheduler,
-                "queue_depth": args.queue_depth, "wall_s": wall, "policies": {r.policy: r.summary() for r in results},
-            }
-        else:
-            document = {"trace": source, "machine": machine, **results[0].summary()}
-        if warning:
-            document["warning"] = warning
-        if args.json == "-":
-            json.dump(document, out, indent=2)
-            out.write("\n")
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as f:
-                    json.dump(document, f, indent=2)
-                    f.write("\n")
-            except OSError as exc:
-                raise UsageError(f"cannot write --json {args.json}: {exc.strerror or exc}") from None
-    if args.plot is not None:
-        _plot(args.plot, results, title)
+    if document is not None and args.json == "-":
+        json.dump(document, out, indent=2)
+        out.write("\n")
     return 0
 
 

@@ -64,6 +64,7 @@ import heapq
 import itertools
 import math
 import operator
+import operator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -738,7 +739,7 @@ class Simulation:
     ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``).
     ``queue_depth`` N makes each scheduling pass look at the first N waiting
     jobs only, as the ``queue-depth`` of flux-core's schedulers (8 for
-    sched-fifo) and Fluxion (32) does: a job behind them neither starts nor,
+    sched-simple and sched-fifo) and Fluxion (32) does: a job behind them neither starts nor,
     under ``conservative``, gets a reservation in that pass, and a pass that
     starts jobs is followed by another at the same instant; None (the
     default) looks at every waiting job.
@@ -774,8 +775,13 @@ class Simulation:
         if scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {scheduler!r} (choose from {', '.join(SCHEDULERS)})")
         if queue_depth is not None:
-            if isinstance(queue_depth, bool) or not isinstance(queue_depth, int):
-                raise TypeError(f"queue_depth must be a whole number of jobs or None, got {queue_depth!r}")
+            try:
+                if isinstance(queue_depth, bool):
+                    raise TypeError
+                queue_depth = operator.index(queue_depth)  # an int, or an integer type such as numpy's
+            except TypeError:
+                raise TypeError(f"queue_depth must be an integer count of jobs or None, got {queue_depth!r} "
+                                f"({type(queue_depth).__name__})") from None
             if queue_depth < 1:
                 raise ValueError(f"queue_depth must be at least 1 (or None: every waiting job), got {queue_depth}")
         if isinstance(jobs, SwfTrace):
