@@ -851,16 +851,6 @@ def test_easy_shadow_test_is_exact_where_rounding_differs(fast, monkeypatch):
     assert starts(result) == {1: 0, 2: 0, 3: 1000, 4: 1010, 5: 0.1}
 
 
-def plain_rounds(self, now):
-    """Passes at one instant, repeated while they start jobs (the rule, with no shortcut)."""
-    depth, waiting = self.queue_depth, self.waiting
-    while True:
-        before = waiting.count
-        self._pass(now)
-        if depth is None or before <= depth or waiting.count == before:
-            return
-
-
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("scheduler", ["easy", "conservative"])
 def test_queue_depth_shortcut_changes_no_start(seed, scheduler, monkeypatch):
@@ -873,6 +863,6 @@ def test_queue_depth_shortcut_changes_no_start(seed, scheduler, monkeypatch):
         for depth in (2, 3, 8):
             fast = starts(simulate(trace(*lines), R, scheduler=scheduler, queue_depth=depth, **shape))
             with monkeypatch.context() as patch:
-                patch.setattr(Simulation, "_schedule", plain_rounds)
+                patch.setattr(Simulation, "_skip_idle_passes", False)
                 plain = starts(simulate(trace(*lines), R, scheduler=scheduler, queue_depth=depth, **shape))
             assert fast == plain

@@ -756,6 +756,9 @@ class Simulation:
     #: Whether EASY runs its counted loop where core counts decide (tests switch
     #: it off to compare it with the general loop).
     _fast = True
+    #: Whether a new pass at one instant is skipped when no job behind the
+    #: last one's view fits the free cores (tests switch it off: same starts).
+    _skip_idle_passes = True
 
     def __init__(
         self,
@@ -944,7 +947,8 @@ class Simulation:
                 return
             # The jobs the pass saw and left waiting cannot start now (they
             # would have); only one behind them that fits the free cores might.
-            if waiting.indexed and waiting.first_fitting(self._depth_limit, self.free_cores) < 0:
+            if (self._skip_idle_passes and waiting.indexed
+                    and waiting.first_fitting(self._depth_limit, self.free_cores) < 0):
                 return
 
     def _pass(self, now: float) -> None:
