@@ -64,12 +64,17 @@ def _max_arg(value: Any, what: str) -> int:
 
 
 def _discrete_check(request: Any) -> None:
-    for what, count in (("node", request.node_count), ("slot", request.slot_count)):
-        if count is not None and count._values is not None:
-            raise InfeasibleRequest(
-                f"{what} count specifies discrete valid values that this scheduler "
-                "does not support; use a simple min-max range instead"
-            )
+    node_count, slot_count = request.node_count, request.slot_count
+    if node_count is not None and node_count._values is not None:
+        what = "node"
+    elif slot_count is not None and slot_count._values is not None:
+        what = "slot"
+    else:
+        return
+    raise InfeasibleRequest(
+        f"{what} count specifies discrete valid values that this scheduler "
+        "does not support; use a simple min-max range instead"
+    )
 
 
 def _ints_repr(ranks: IdRanges, brackets: str) -> str:
@@ -222,6 +227,8 @@ class Rv1Pool:
     #: True when a subclass overrides ``_sort_candidates`` or ``_select_resources``:
     #: then ``alloc`` builds flux-core's candidate list and calls them.
     _hooked_placement = False
+    #: True when a subclass overrides ``_init_from_state`` (``copy`` and ``alloc`` call it).
+    _inits_state = False
     #: The smallest ``slot_size`` a request may have (TreePool's requests may have 0).
     _min_slot_size = 1
 
@@ -229,6 +236,7 @@ class Rv1Pool:
         super().__init_subclass__(**kwargs)
         cls._hooked_placement = any(
             getattr(cls, name) is not getattr(Rv1Pool, name) for name in _HOOKS)
+        cls._inits_state = cls._init_from_state is not Rv1Pool._init_from_state
 
     def __init__(self, R: Any = None, log: Optional[Logger] = None,
                  policy: str = "first-fit", strict: bool = False, **kwargs: Any) -> None:
@@ -285,7 +293,8 @@ class Rv1Pool:
         new.policy = self.policy
         new.strict = self.strict
         new.log = None
-        new._init_from_state(self)
+        if self._inits_state:
+            new._init_from_state(self)
         return new
 
     @property
