@@ -64,7 +64,6 @@ import heapq
 import itertools
 import math
 import operator
-import operator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -558,6 +557,19 @@ class _MinTree:
             a >>= 1
             b >>= 1
 
+    def leftmost(self, limit: float) -> int:
+        """The first position with value <= limit, or -1: one walk down from
+        the root (``first(0, limit, n)`` climbs from the first leaf first)."""
+        tree, size = self.tree, self.size
+        if tree[1] > limit:
+            return -1
+        i = 1
+        while i < size:
+            i += i  # (i <<= 1; an int add is the quicker bytecode)
+            if tree[i] > limit:
+                i += 1
+        return i - size
+
     def first(self, pos: int, limit: float, stop: int) -> int:
         """The first position in [pos, stop) with value <= limit, or -1."""
         size, tree = self.size, self.tree
@@ -623,12 +635,8 @@ class _WaitIndex:
             for pos in range(lo, hi):
                 self.add(pos)
             return
-        needs, durations = self.needs, self.durations
-        self.by_need.fill(lo, needs[lo:hi])
-        for need, positions in self.positions.items():
-            k = bisect.bisect_left(positions, lo)
-            stop = bisect.bisect_left(positions, hi, k)
-            self.by_time[need].fill(k, [durations[p] for p in positions[k:stop]])
+        self.by_need.fill(lo, self.needs[lo:hi])
+        _fill_by_size(((self.by_time[need], p) for need, p in self.positions.items()), lo, hi, self.durations)
         self.order.update(dict.fromkeys(range(lo, hi)))
         self.count += hi - lo
 
@@ -686,6 +694,18 @@ def _frontier_put(frontier: Tuple[List[float], List[float]], duration: float, ti
     times[k:j] = [time]
 
 
+def _fill_by_size(sizes: Iterable[Tuple[_MinTree, Sequence[int]]], lo: int, hi: int,
+                  values: Sequence[float]) -> None:
+    """For each ``(tree, positions)`` (one job size: its min-tree and its
+    queue positions, ascending), set the leaves of positions ``lo`` ... ``hi - 1``
+    to their ``values``, in one rebuild per tree."""
+    for tree, positions in sizes:
+        a = bisect.bisect_left(positions, lo)
+        b = bisect.bisect_left(positions, hi, a)
+        if b > a:
+            tree.fill(a, list(map(values.__getitem__, positions[a:b])))
+
+
 def placement_note(requests: Iterable[Any], core_counts: Dict[int, int], gpus: int = 0) -> Optional[str]:
     """Why the placement policies must give the same schedule, or None when they may differ.
 
@@ -739,12 +759,12 @@ class Simulation:
     ``tasks_per_node`` shape the jobspecs (``swf.make_jobspec``).
     ``queue_depth`` N makes each scheduling pass look at the first N waiting
     jobs only, as the ``queue-depth`` of flux-core's schedulers (8 for
-    sched-simple and sched-fifo) and Fluxion (32) does: a job behind them neither starts nor,
-    under ``conservative``, gets a reservation in that pass, and a pass that
-    starts jobs is followed by another at the same instant; None (the
-    default) looks at every waiting job.
-    ``check`` verifies the pool against the simulator's own record of allocations after
-    every scheduling step (slower). ``progress`` is called with the number of
+    sched-simple and sched-fifo) and Fluxion (32) does: a job behind them
+    neither starts nor, under ``conservative``, gets a reservation in that
+    pass, and a pass that starts jobs is followed by another at the same
+    instant; None (the default) looks at every waiting job. ``check``
+    verifies the pool against the simulator's own record of allocations
+    after every scheduling step (slower). ``progress`` is called with the number of
     jobs completed since its last call; ``timeline`` records ``(time, busy
     cores, queued jobs)`` after every event instant (for plots).
 
@@ -1399,16 +1419,7 @@ class Simulation:
         def take(pos: int) -> None:
             """Take ``pos`` out of the index."""
             k = wid[pos]
-            tree = trees[k]
-            i = local[pos] + sizes[k]
-            tree[i] = low = _INF
-            while i > 1:  # each parent: the smaller of the new value below and its sibling
-                if tree[i ^ 1] < low:
-                    low = tree[i ^ 1]
-                i >>= 1
-                if tree[i] == low:
-                    break
-                tree[i] = low
+            by_time[k].set(local[pos], _INF)
             taken[pos] = True
             if firsts[k] == pos:
                 m = members[k]
@@ -1470,12 +1481,7 @@ class Simulation:
                             k = wid[pos]
                             by_time[k].set(local[pos], keys[pos])
                     else:
-                        for k in range(nw):
-                            m = members[k]
-                            a = bisect_left(m, first)
-                            b = bisect_left(m, i, a)
-                            if b > a:
-                                by_time[k].fill(a, list(map(keys.__getitem__, m[a:b])))
+                        _fill_by_size(zip(by_time, members), first, i, keys)
                     arrived = i
                     if head < arrived and not taken[head]:
                         take(head)
@@ -1511,20 +1517,14 @@ class Simulation:
                             tree = trees[k]
                             if firsts[k] >= pos or tree[1] > within:
                                 continue
-                            size = sizes[k]
-                            j = 1
-                            while j < size:
-                                j += j  # (j <<= 1; an int add is the quicker bytecode)
-                                if tree[j] > within:
-                                    j += 1
-                            found = members[k][j - size]
+                            j = by_time[k].leftmost(within)  # >= 0: the root holds one
+                            found = members[k][j]
                             # the tree prunes with a hair of slack for rounding: the exact test
                             while now + durations[found] > shadow:
-                                j = by_time[k].first(j - size + 1, within, size)
+                                j = by_time[k].first(j + 1, within, sizes[k])
                                 if j < 0:
                                     break
                                 found = members[k][j]
-                                j += size
                             else:
                                 if found < pos:
                                     pos = found
