@@ -191,3 +191,27 @@ def test_recent_constraint_is_a_copy():
     with pytest.raises(ValueError, match="hostlist"):
         parse(slots(1), c)
     assert {"hostlist": ["node[0-3]"]} in [ref for ref, _ in js._RECENT_VALID]
+
+
+def test_deepest_constraint_parses_under_a_low_recursion_limit():
+    """A constraint nested to ``constraint.MAX_DEPTH`` (legal) is remembered
+    without recursion: it parses, twice (the second time from the recent
+    list), with little stack to spare (the fuzzer found a RecursionError)."""
+    import sys
+
+    from fluxpool.constraint import MAX_DEPTH
+
+    deep = {"hostlist": ["node1"]}
+    for _ in range(MAX_DEPTH - 1):
+        deep = {"not": [deep]}
+    limit = sys.getrecursionlimit()
+    # validation needs a frame or two per level; the old walk needed four
+    sys.setrecursionlimit(3 * MAX_DEPTH + 100)
+    try:
+        for _ in range(2):
+            assert parse(slots(1, cores=1), constraint=deep).constraint == deep
+    finally:
+        sys.setrecursionlimit(limit)
+    assert js._only_text(deep)
+    assert not js._only_text({"not": [{"hostlist": [1]}]})
+    assert not js._only_text({1: "x"})

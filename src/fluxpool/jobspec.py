@@ -476,15 +476,21 @@ _RECENT_MAX = 8
 
 
 def _only_text(value: Any) -> bool:
-    """Whether ``value`` is built of exact dicts, lists and strings only."""
-    kind = type(value)
-    if kind is str:
-        return True
-    if kind is dict:
-        return all(type(k) is str and _only_text(v) for k, v in value.items())
-    if kind is list:
-        return all(_only_text(v) for v in value)
-    return False
+    """Whether ``value`` is built of exact dicts, lists and strings only (walked
+    with a stack: a constraint may nest deeper than Python's recursion limit)."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(type(k) is str for k in value):
+                return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is not str:
+            return False
+    return True
 
 
 def _walk_jobspec(jobspec: Any, walk: _Walk, strict: bool) -> Tuple[_Walk, Mapping]:
