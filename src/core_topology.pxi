@@ -98,20 +98,20 @@ cdef class Topology:
     cdef int _hash_shapes(self) except -1:
         """Number ranks by distinct (core row, GPU row), hashing the rows."""
         cdef Py_ssize_t i
-        cdef dict seen = {}
+        cdef dict seen = None
         cdef bytes key
-        if self.n == 1:
-            self.shape[0] = 0
-            self.nshapes = 1
-            return 0
+        self.nshapes = 1 if self.n else 0
         for i in range(self.n):
-            # Neighbouring ranks usually have the same rows: no key to build.
-            if i and _same_words(&self.crow[i * self.wc], &self.crow[(i - 1) * self.wc],
-                                 self.wc) and \
+            # Neighbouring ranks usually have the same rows: no key to build,
+            # and no dictionary while every rank so far is like the first.
+            if i == 0 or _same_words(&self.crow[i * self.wc], &self.crow[(i - 1) * self.wc],
+                                     self.wc) and \
                     _same_words(&self.grow[i * self.wg], &self.grow[(i - 1) * self.wg],
                                 self.wg):
-                self.shape[i] = self.shape[i - 1]
+                self.shape[i] = self.shape[i - 1] if i else 0
                 continue
+            if seen is None:
+                seen = {(<char*>self.crow)[:self.wc * 8] + (<char*>self.grow)[:self.wg * 8]: 0}
             key = (<char*>&self.crow[i * self.wc])[:self.wc * 8] + \
                   (<char*>&self.grow[i * self.wg])[:self.wg * 8]
             sid = seen.get(key)
@@ -119,7 +119,7 @@ cdef class Topology:
                 sid = len(seen)
                 seen[key] = sid
             self.shape[i] = sid
-        self.nshapes = len(seen)
+            self.nshapes = len(seen)
         return 0
 
     @staticmethod

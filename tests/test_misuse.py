@@ -212,3 +212,40 @@ def test_every_public_method_refuses_wrong_types_cleanly(method, a, b):
         for internal in INTERNAL:
             assert internal not in message, (method, message)
         assert snapshot(pool) == before, method
+
+
+# ------------------------------------- alloc's count fast path (rv1._request_counts)
+
+_COUNT_VALUES = [0, 1, 5, -1, None, True, 2**31, 2**62, 2**62 + 1, 2**70, 1.0, 3.5]
+
+
+@pytest.mark.parametrize("node_range", [None, *[(lo, hi) for lo in _COUNT_VALUES
+                                                 for hi in (None, 2, -1, 2**70, 1.5)]])
+def test_alloc_reads_counts_as_the_request_properties_say(node_range):
+    """alloc reads a plain request's counts without its properties; on every
+    mix of good and bad values it gives the same numbers (clamped to the
+    core's bound) or the same error, first bad count first, as reading
+    ``nnodes``, ``nnodes_max``, ``nslots``, ``nslots_max`` in turn does (a
+    subclass, which may override them, is read through them)."""
+    from fluxpool.jobspec import ResourceCount, ResourceRequest
+    from fluxpool.rv1 import _count_arg, _max_arg, _request_counts
+
+    class Custom(ResourceRequest):
+        pass
+
+    def outcome(read, request):
+        try:
+            return read(request)
+        except Exception as exc:  # the exact type and message are compared
+            return type(exc), str(exc)
+
+    def through_properties(r):
+        return (_count_arg(r.nnodes, "nnodes", 0), _max_arg(r.nnodes_max, "nnodes_max"),
+                _count_arg(r.nslots, "nslots", 0), _max_arg(r.nslots_max, "nslots_max"))
+
+    node_count = None if node_range is None else ResourceCount(*node_range)
+    for slot_min in _COUNT_VALUES:
+        for slot_max in (None, 3, -2, 2**70, 1.5):
+            for kind in (ResourceRequest, Custom):
+                r = kind(node_count, ResourceCount(slot_min, slot_max), 1, 0, 0.0, None, False)
+                assert outcome(_request_counts, r) == outcome(through_properties, r)

@@ -63,6 +63,31 @@ def _max_arg(value: Any, what: str) -> int:
     return -1 if value is None else _count_arg(value, what, 0)
 
 
+def _request_counts(request: Any) -> Tuple[int, int, int, int]:
+    """``(nnodes, nnodes_max, nslots, nslots_max)`` of ``request`` as the compiled
+    core takes them: ints from 0 to ``_MAX_ARG``, -1 for an unbounded maximum;
+    ``ValueError`` names the first bad one, in that order. A plain
+    :class:`ResourceRequest` whose counts are plain ints in range is read
+    without its properties (the same arithmetic, no calls)."""
+    if type(request) is ResourceRequest:
+        node_count, slot_count = request.node_count, request.slot_count
+        nmin, nmax = (0, 0) if node_count is None else (node_count.min, node_count.max)
+        smin, smax = slot_count.min, slot_count.max
+        if (type(nmin) is int and type(smin) is int and 0 <= nmin and 0 <= smin
+                and (nmax is None or type(nmax) is int and nmax >= 0)
+                and (smax is None or type(smax) is int and smax >= 0)):
+            if node_count is None:
+                nslots, nslots_max = smin, smax
+            else:
+                nslots = smin * nmin
+                nslots_max = None if nmax is None or smax is None else smax * nmax
+            if (nmin <= _MAX_ARG and nslots <= _MAX_ARG and (nmax is None or nmax <= _MAX_ARG)
+                    and (nslots_max is None or nslots_max <= _MAX_ARG)):
+                return (nmin, -1 if nmax is None else nmax, nslots, -1 if nslots_max is None else nslots_max)
+    return (_count_arg(request.nnodes, "nnodes", 0), _max_arg(request.nnodes_max, "nnodes_max"),
+            _count_arg(request.nslots, "nslots", 0), _max_arg(request.nslots_max, "nslots_max"))
+
+
 def _discrete_check(request: Any) -> None:
     node_count, slot_count = request.node_count, request.slot_count
     if node_count is not None and node_count._values is not None:
@@ -488,12 +513,18 @@ class Rv1Pool:
                 f"alloc: {f58(jobid)}: the job already holds an allocation "
                 f"({rformat.dumps(self._jobs[jobid][1])}); free it first"
             )
-        _discrete_check(request)
-        mask = self._mask(request)
-        size = _count_arg(request.slot_size, "slot_size", self._min_slot_size)
-        gpus = _count_arg(request.gpu_per_slot, "gpu_per_slot", 0)
-        duration = request.duration
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        node_count, slot_count = request.node_count, request.slot_count
+        if (node_count is not None and node_count._values is not None
+                or slot_count is not None and slot_count._values is not None):
+            _discrete_check(request)
+        mask = None if request.constraint is None else self._mask(request)
+        # the checks below pass plain ints and floats without a call
+        size, gpus, duration = request.slot_size, request.gpu_per_slot, request.duration
+        if type(size) is not int or not self._min_slot_size <= size <= _MAX_ARG:
+            size = _count_arg(size, "slot_size", self._min_slot_size)
+        if type(gpus) is not int or not 0 <= gpus <= _MAX_ARG:
+            gpus = _count_arg(gpus, "gpu_per_slot", 0)
+        if type(duration) is not float and (isinstance(duration, bool) or not isinstance(duration, (int, float))):
             raise ValueError(f"request duration must be a number, got {duration!r}")
         if self._hooked_placement:
             topo, nslots = self._place_with_hooks(request, mask, size, gpus)
@@ -527,17 +558,8 @@ class Rv1Pool:
         allocated: ``(allocation, nslots)``. Raises ``InsufficientResources`` (or
         ``InfeasibleRequest`` from ``_check_feasibility``) with nothing changed.
         A subclass with its own compiled placement (TreePool) overrides it."""
-        placed = self._core.allocate(
-            POLICIES[self.policy],
-            _count_arg(request.nnodes, "nnodes", 0),
-            _max_arg(request.nnodes_max, "nnodes_max"),
-            _count_arg(request.nslots, "nslots", 0),
-            _max_arg(request.nslots_max, "nslots_max"),
-            size,
-            gpus,
-            bool(request.exclusive),
-            mask,
-        )
+        placed = self._core.allocate(POLICIES[self.policy], *_request_counts(request),
+                                     size, gpus, bool(request.exclusive), mask)
         if placed is None:
             self._check_feasibility(request)
             raise InsufficientResources("insufficient resources")
