@@ -513,10 +513,7 @@ class Rv1Pool:
                 f"alloc: {f58(jobid)}: the job already holds an allocation "
                 f"({rformat.dumps(self._jobs[jobid][1])}); free it first"
             )
-        node_count, slot_count = request.node_count, request.slot_count
-        if (node_count is not None and node_count._values is not None
-                or slot_count is not None and slot_count._values is not None):
-            _discrete_check(request)
+        _discrete_check(request)
         mask = None if request.constraint is None else self._mask(request)
         # the checks below pass plain ints and floats without a call
         size, gpus, duration = request.slot_size, request.gpu_per_slot, request.duration
