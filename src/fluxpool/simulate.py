@@ -64,6 +64,7 @@ import heapq
 import itertools
 import math
 import operator
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -509,10 +510,11 @@ class _Job:
 
 
 _INF = float("inf")
+#: "Any requested time" in an index search (requested times are finite; the
+#: index marks absent jobs with infinity, which this must not match).
+_UNBOUNDED = sys.float_info.max
 #: Up to this many waiting jobs, EASY scans the queue in order instead of searching the index.
 _SCAN_LIMIT = 64
-#: A conservative pass bounds its reservation searches only on profiles with more breakpoints.
-_SHORT_PROFILE = 48
 
 
 class _MinTree:
@@ -672,26 +674,42 @@ class _WaitIndex:
         return best
 
 
-def _frontier_put(frontier: Tuple[List[float], List[float]], duration: float, time: float) -> None:
-    """Record that the earliest fit of a job of some width and ``duration`` is ``time``.
+def _slack(duration: float) -> float:
+    """``duration`` and a hair more, for index searches whose exact test is
+    a sum of times (rounding must not leave out a job that fits)."""
+    return min(duration * (1 + 1e-9) + 1e-9, _UNBOUNDED)
 
-    During a conservative pass the profile only loses cores, and a window
-    that holds a longer job holds a shorter one, so no later job of that width
-    and at least ``duration`` fits before ``time``. ``frontier`` keeps the
-    records no other record implies: durations and times both increasing, so
-    the bound for a duration is the time of the last record at or below it.
-    """
-    durations, times = frontier
-    k = bisect.bisect_right(durations, duration)
-    if k and times[k - 1] >= time:
-        return  # implied by a record of a shorter (or equal) duration
-    if k and durations[k - 1] == duration:
-        k -= 1
-    j = k
-    while j < len(times) and times[j] <= time:
-        j += 1
-    durations[k:j] = [duration]
-    times[k:j] = [time]
+
+def _free_from_now(ts: Sequence[float], fs: Sequence[int], size: int) -> float:
+    """How long ``size`` cores stay free from now in a conservative profile
+    (``ts`` breakpoint times from now, ``fs`` the free cores from each), with
+    ``_slack``; -1 when they are not free now, ``_UNBOUNDED`` when they stay free."""
+    n = len(ts)
+    i = 0
+    while i < n and fs[i] >= size:
+        i += 1
+    if i == 0:
+        return -1.0
+    return _slack(ts[i] - ts[0]) if i < n else _UNBOUNDED
+
+
+def _longest_free(ts: Sequence[float], fs: Sequence[int], size: int, end: int) -> float:
+    """The longest time ``size`` cores stay free from a breakpoint before
+    ``end``, where the profile has fewer free cores than ``size`` (so every
+    such stretch ends by it), with ``_slack``; -1 when there is none."""
+    best = -1.0
+    i = 0
+    while i < end:
+        if fs[i] < size:
+            i += 1
+            continue
+        j = i + 1
+        while fs[j] >= size:
+            j += 1
+        if ts[j] - ts[i] > best:
+            best = ts[j] - ts[i]
+        i = j
+    return _slack(best) if best >= 0 else -1.0
 
 
 def _fill_by_size(sizes: Iterable[Tuple[_MinTree, Sequence[int]]], lo: int, hi: int,
@@ -1146,18 +1164,25 @@ class Simulation:
         reservations made so far): their reservations could only come later
         still, and they start nobody.
 
-        Two bounds keep a pass from rescanning the profile (they change no
-        reservation): the profile only loses cores during a pass, so the
-        first breakpoint with ``w`` free cores can only move later, and the
-        search for the next job of ``w`` cores starts there; and the stopping
-        test is redone only when a reservation starts before the profile first
-        drops below some size it tracks (see ``_front``).
+        Only the reservations that begin before T, the first time the profile
+        holds fewer free cores than the smallest job, can change who starts
+        now: a job that starts now ends by T (its cores are not free at T).
+        So the pass makes only those (``_profile_window`` gives, for each job
+        size, the longest time its cores stay free from a breakpoint before T,
+        and the waiting-job index the first job short enough), and leaves
+        out every job in between, whose reservation would begin at T or later.
+        Leaving one out is exact: the profile before T is the same with or
+        without it (more reservations only take cores away, so a job that
+        finds no room before T without them finds none with them), and a job
+        that fits before T ends by T, where it meets the same profile either way.
         """
         if self.free_cores <= 0:
             return
+        waiting = self.waiting
+        limit = self._depth_limit
         # Only a job that fits the free cores now can start (the head was tried first).
-        first = self.waiting.first_fitting(head.index + 1, self.free_cores)
-        if first < 0 or first >= self._depth_limit:
+        first = waiting.first_fitting(head.index + 1, self.free_cores)
+        if first < 0 or first >= limit:
             return
         jobs = self.jobs
         running = self.running
@@ -1170,115 +1195,106 @@ class Simulation:
         steps = dict(zip([end for end, _ in running[overdue:]], returned))
         ts: List[float] = [now, *steps]
         fs: List[int] = [now_free, *steps.values()]
+        by_time = waiting.by_time
+        sizes = [size for size in waiting.widths if by_time[size].tree[1] < _INF]  # sizes still waiting
+        m, smallest = len(sizes), sizes[0]
+        durations = waiting.durations
+        candidate = self._candidate
         bisect_left = bisect.bisect_left
-        #: width -> (durations, times): no job of that width and at least that
-        #: duration finds its cores free before that time (see _frontier_put)
-        lows: Dict[int, Tuple[List[float], List[float]]] = {}
-        front: Any = None  # what the stopping test knows (see _front); None: start afresh
-        latest = -1  # the candidate position the stopping test found last
-        pos, arrived = head.index, self._depth_limit
-        while pos < arrived:
-            job = jobs[pos]
-            if job.start is not None:
-                pos += 1
-                continue
+        pos = head.index
+        # Per size, the next waiting position that fits before T, and the next
+        # that fits from now (limit: none is left; -1: not searched yet). Both
+        # bounds only shrink during a pass, so a search goes on from the last
+        # find, a size with none left never has one again, and a find at or
+        # past the position a pass goes to next is left until it is reached.
+        found = [-1] * m
+        # a size wider than the cores free now never fits from now in this pass
+        found_now = [-1 if size <= now_free else limit for size in sizes]
+        hint = 0  # the size of the last job found to fit from now
+        window = False
+        while True:
+            if not window:
+                # T and the bounds of this profile (each worked out when first needed)
+                n = len(ts)
+                low = min(fs)
+                if low >= smallest:
+                    end = n
+                else:
+                    end = 0
+                    while fs[end] >= smallest:
+                        end += 1
+                longest: List[Optional[float]] = [None] * m
+                from_now: List[Optional[float]] = [None] * m
+                window = True
+            # is a job left that may start now? (the size found last is asked first)
+            k = hint
+            for _ in range(m):
+                there = found_now[k]
+                if there < limit:
+                    bound = from_now[k]
+                    if bound is None:
+                        bound = from_now[k] = _UNBOUNDED if sizes[k] <= low else _free_from_now(ts, fs, sizes[k])
+                    if bound < 0:
+                        there = found_now[k] = limit
+                    elif there < pos or durations[there] > bound:
+                        there = candidate(sizes[k], pos if there < pos else there + 1, bound)
+                        found_now[k] = there = there if there >= 0 else limit
+                    if there < limit:
+                        break
+                k += 1
+                if k == m:
+                    k = 0
+            else:
+                return  # none: no job left can start now
+            hint = k
+            if end == n:
+                # T never comes: every job fits somewhere before it; take the next
+                nxt = pos
+                while jobs[nxt].start is not None:
+                    nxt += 1
+            else:
+                # the first job that fits before T: none is past the one found to fit now
+                nxt = there
+                for k in range(m):
+                    here = found[k]
+                    if here < nxt:
+                        bound = longest[k]
+                        if bound is None:
+                            bound = longest[k] = _longest_free(ts, fs, sizes[k], end)
+                        if bound < 0:
+                            here = found[k] = limit
+                        elif here < pos or durations[here] > bound:
+                            here = candidate(sizes[k], pos if here < pos else here + 1, bound)
+                            found[k] = here = here if here >= 0 else limit
+                        if here < nxt:
+                            nxt = here
+            job = jobs[nxt]
+            pos = nxt + 1
             need, duration = job.min_cores, job.duration
-            n = len(ts)
-            # a short profile is scanned from now (keeping records would cost more)
-            known = lows.get(need) if n > _SHORT_PROFILE else None
-            k = -1 if known is None else bisect.bisect_right(known[0], duration) - 1
-            i = bisect_left(ts, known[1][k]) if k >= 0 else 0
-            # the scan below starts at the first breakpoint with need cores free,
-            # unless the bound came from a record of a longer job
-            scans_all = k < 0 or known[0][k] == 0
             # earliest breakpoint i from which need cores stay free for duration
-            first_free = -1
+            # (breakpoints i+1 ... k-1 fall within it)
+            i = 0
             while True:
-                if fs[i] < need:
+                while fs[i] < need:
                     i += 1
-                    continue
-                if first_free < 0:
-                    first_free = i
                 until = ts[i] + duration
-                j = i + 1
-                while j < n and ts[j] < until and fs[j] >= need:
-                    j += 1
-                if j < n and ts[j] < until:
-                    i = j + 1
-                    continue
-                break
-            start = ts[i]
-            if n > _SHORT_PROFILE:
-                if known is None:
-                    known = lows[need] = ([], [])
-                if scans_all:
-                    _frontier_put(known, 0, ts[first_free])
-                _frontier_put(known, duration, start)
+                k = bisect_left(ts, until, i + 1)
+                if k == i + 1 or min(fs[i + 1:k]) >= need:
+                    break
+                i += 1
+                while fs[i] >= need:
+                    i += 1
+            if i >= end:
+                continue  # its reservation begins at T or later (a hair of slack let it through)
             amount = need
             if i == 0 and job is not head and self._try_start(job, now):
                 amount = job.cores
-            until = start + duration
             if duration > 0:
-                k = bisect_left(ts, until, i)
                 if k == len(ts) or ts[k] != until:
                     ts.insert(k, until)
                     fs.insert(k, fs[k - 1])
                 fs[i:k] = [f - amount for f in fs[i:k]]
-            pos += 1
-            if front is None or start < front[2] or i == 0:
-                front = self._front(now, fs)
-                latest = -1
-            if latest < pos:
-                latest = self._next_candidate(front, pos, now, ts, fs)
-                if latest < pos:
-                    break
-
-    def _front(self, now: float, fs: List[int]) -> List[Any]:
-        """The stopping test's state for a conservative pass: ``[entries, sizes
-        not looked at yet (largest first), watch]``.
-
-        A job of w cores can start now only if w cores stay free, in the
-        profile so far, for its whole requested time: its requested time must
-        be at most the time until free cores first drop below w, and w at
-        most the cores free now. Entries ``[w, candidate position, that time]``
-        are filled lazily by ``_next_candidate``; ``watch`` is the latest drop
-        time they use: a reservation starting at or after it changes none of
-        them. More reservations only take cores away, so a test made on an
-        earlier profile can only be looser than the current one: the pass may
-        look at a job more, never stop too early.
-        """
-        free_now = min(self.free_cores, fs[0])
-        widths = self.waiting.widths
-        return [[], widths[:bisect.bisect_right(widths, free_now)][::-1], -_INF]
-
-    def _next_candidate(self, front: List[Any], pos: int, now: float, ts: List[float], fs: List[int]) -> int:
-        """The position of a waiting job >= ``pos`` that might still start now
-        (see ``_front``), or -1 when there is none."""
-        entries, sizes, _ = front
-        for entry in entries:
-            found = entry[1]
-            if 0 <= found < pos:
-                found = entry[1] = self._candidate(entry[0], pos, entry[2])
-            if found >= pos:
-                return found
-        n = len(ts)
-        while sizes:
-            w = sizes.pop()
-            i = 0
-            while i < n and fs[i] >= w:
-                i += 1
-            if i < n:
-                # a hair of slack for rounding: the reservation test is exact
-                within = (ts[i] - now) * (1 + 1e-9) + 1e-9
-                if ts[i] > front[2]:
-                    front[2] = ts[i]
-            else:
-                within = front[2] = _INF
-            found = self._candidate(w, pos, within)
-            entries.append([w, found, within])
-            if found >= pos:
-                return found
-        return -1
+            window = False
 
     def _candidate(self, width: int, pos: int, within: float) -> int:
         """The first waiting position >= ``pos`` of ``width`` cores whose
