@@ -674,29 +674,26 @@ class _WaitIndex:
         return best
 
 
-def _slack(duration: float) -> float:
-    """``duration`` and a hair more, for index searches whose exact test is
-    a sum of times (rounding must not leave out a job that fits)."""
-    return min(duration * (1 + 1e-9) + 1e-9, _UNBOUNDED)
-
-
 def _free_from_now(ts: Sequence[float], fs: Sequence[int], size: int) -> float:
     """How long ``size`` cores stay free from now in a conservative profile
-    (``ts`` breakpoint times from now, ``fs`` the free cores from each), with
-    ``_slack``; -1 when they are not free now, ``_UNBOUNDED`` when they stay free."""
+    (``ts`` breakpoint times from now, ``fs`` the free cores from each), and
+    a hair more (index searches must not leave out a job that fits through
+    rounding: the exact test is a sum of times); -1 when they are not free
+    now, ``_UNBOUNDED`` when they stay free."""
     n = len(ts)
     i = 0
     while i < n and fs[i] >= size:
         i += 1
     if i == 0:
         return -1.0
-    return _slack(ts[i] - ts[0]) if i < n else _UNBOUNDED
+    return (ts[i] - ts[0]) * (1 + 1e-9) + 1e-9 if i < n else _UNBOUNDED
 
 
 def _longest_free(ts: Sequence[float], fs: Sequence[int], size: int, end: int) -> float:
     """The longest time ``size`` cores stay free from a breakpoint before
     ``end``, where the profile has fewer free cores than ``size`` (so every
-    such stretch ends by it), with ``_slack``; -1 when there is none."""
+    such stretch ends by it), and a hair more (see ``_free_from_now``); -1
+    when there is none."""
     best = -1.0
     i = 0
     while i < end:
@@ -709,7 +706,7 @@ def _longest_free(ts: Sequence[float], fs: Sequence[int], size: int, end: int) -
         if ts[j] - ts[i] > best:
             best = ts[j] - ts[i]
         i = j
-    return _slack(best) if best >= 0 else -1.0
+    return best * (1 + 1e-9) + 1e-9 if best >= 0 else -1.0
 
 
 def _fill_by_size(sizes: Iterable[Tuple[_MinTree, Sequence[int]]], lo: int, hi: int,
@@ -1199,8 +1196,12 @@ class Simulation:
         sizes = [size for size in waiting.widths if by_time[size].tree[1] < _INF]  # sizes still waiting
         m, smallest = len(sizes), sizes[0]
         durations = waiting.durations
-        candidate = self._candidate
         bisect_left = bisect.bisect_left
+        # per size: its queue positions, the min-tree of their requested
+        # times, and where the positions pass the queue depth
+        indexes = [waiting.positions[size] for size in sizes]
+        trees = [by_time[size] for size in sizes]
+        stops = [bisect_left(index, limit) for index in indexes]
         pos = head.index
         # Per size, the next waiting position that fits before T, and the next
         # that fits from now (limit: none is left; -1: not searched yet). Both
@@ -1218,11 +1219,12 @@ class Simulation:
                 n = len(ts)
                 low = min(fs)
                 if low >= smallest:
-                    end = n
+                    end, span = n, _UNBOUNDED
                 else:
                     end = 0
                     while fs[end] >= smallest:
                         end += 1
+                    span = (ts[end] - ts[0]) * (1 + 1e-9) + 1e-9  # no stretch before T is longer
                 longest: List[Optional[float]] = [None] * m
                 from_now: List[Optional[float]] = [None] * m
                 window = True
@@ -1231,14 +1233,20 @@ class Simulation:
             for _ in range(m):
                 there = found_now[k]
                 if there < limit:
-                    bound = from_now[k]
-                    if bound is None:
-                        bound = from_now[k] = _UNBOUNDED if sizes[k] <= low else _free_from_now(ts, fs, sizes[k])
-                    if bound < 0:
+                    shortest = trees[k].tree[1]  # of the waiting jobs of this size
+                    if span < shortest:
                         there = found_now[k] = limit
-                    elif there < pos or durations[there] > bound:
-                        there = candidate(sizes[k], pos if there < pos else there + 1, bound)
-                        found_now[k] = there = there if there >= 0 else limit
+                    else:
+                        bound = from_now[k]
+                        if bound is None:
+                            bound = from_now[k] = _UNBOUNDED if sizes[k] <= low else _free_from_now(ts, fs, sizes[k])
+                        if bound < shortest:  # (or -1: not free now)
+                            there = found_now[k] = limit
+                        elif there < pos or durations[there] > bound:
+                            index = indexes[k]
+                            there = trees[k].first(bisect_left(index, pos if there < pos else there + 1), bound, stops[k])
+                            there = index[there] if there >= 0 else limit
+                            found_now[k] = there
                     if there < limit:
                         break
                 k += 1
@@ -1258,14 +1266,20 @@ class Simulation:
                 for k in range(m):
                     here = found[k]
                     if here < nxt:
+                        shortest = trees[k].tree[1]  # of the waiting jobs of this size
+                        if span < shortest:
+                            found[k] = limit
+                            continue
                         bound = longest[k]
                         if bound is None:
                             bound = longest[k] = _longest_free(ts, fs, sizes[k], end)
-                        if bound < 0:
+                        if bound < shortest:  # (or -1: nowhere free)
                             here = found[k] = limit
                         elif here < pos or durations[here] > bound:
-                            here = candidate(sizes[k], pos if here < pos else here + 1, bound)
-                            found[k] = here = here if here >= 0 else limit
+                            index = indexes[k]
+                            here = trees[k].first(bisect_left(index, pos if here < pos else here + 1), bound, stops[k])
+                            here = index[here] if here >= 0 else limit
+                            found[k] = here
                         if here < nxt:
                             nxt = here
             job = jobs[nxt]
@@ -1295,16 +1309,6 @@ class Simulation:
                     fs.insert(k, fs[k - 1])
                 fs[i:k] = [f - amount for f in fs[i:k]]
             window = False
-
-    def _candidate(self, width: int, pos: int, within: float) -> int:
-        """The first waiting position >= ``pos`` of ``width`` cores whose
-        requested time is at most ``within``, or -1."""
-        waiting = self.waiting
-        positions = waiting.positions[width]
-        k = bisect.bisect_left(positions, pos)
-        stop = bisect.bisect_left(positions, self._depth_limit, k)
-        found = waiting.by_time[width].first(k, within, stop) if k < stop else -1
-        return positions[found] if found >= 0 else -1
 
     # -- the event loop ---------------------------------------------------------------
 
