@@ -1177,10 +1177,16 @@ class Simulation:
             return
         waiting = self.waiting
         limit = self._depth_limit
-        # Only a job that fits the free cores now can start (the head was tried first).
-        first = waiting.first_fitting(head.index + 1, self.free_cores)
-        if first < 0 or first >= limit:
+        by_time = waiting.by_time
+        sizes = [size for size in waiting.widths if by_time[size].tree[1] < _INF]  # sizes still waiting
+        # Only a job that fits the free cores now can start (the head was tried
+        # first); the index is asked only when the queue depth hides some jobs.
+        if sizes[0] > self.free_cores:
             return
+        if limit < self._arrived:
+            first = waiting.first_fitting(head.index + 1, self.free_cores)
+            if first < 0 or first >= limit:
+                return
         jobs = self.jobs
         running = self.running
         # free cores from now: running jobs past their requested end count as
@@ -1192,8 +1198,6 @@ class Simulation:
         steps = dict(zip([end for end, _ in running[overdue:]], returned))
         ts: List[float] = [now, *steps]
         fs: List[int] = [now_free, *steps.values()]
-        by_time = waiting.by_time
-        sizes = [size for size in waiting.widths if by_time[size].tree[1] < _INF]  # sizes still waiting
         m, smallest = len(sizes), sizes[0]
         durations = waiting.durations
         bisect_left = bisect.bisect_left
