@@ -639,7 +639,7 @@ def reference_conservative(self, now, head):
         return
     jobs = self.jobs
     ts, fs = [now], [self.free_cores]
-    for end, index in self.running:
+    for end, index, _ in self.running:
         if end <= now:
             fs[0] += jobs[index].cores
             continue

@@ -510,6 +510,7 @@ class _Job:
 
 
 _INF = float("inf")
+_first, _third = operator.itemgetter(0), operator.itemgetter(2)
 #: "Any requested time" in an index search (requested times are finite; the
 #: index marks absent jobs with infinity, which this must not match).
 _UNBOUNDED = sys.float_info.max
@@ -918,7 +919,7 @@ class Simulation:
         self.busy_cores += job.cores
         heapq.heappush(self.completions, (now + job.run, job.index))
         if self._track_running:
-            bisect.insort(self.running, (now + job.duration, job.index))
+            bisect.insort(self.running, (now + job.duration, job.index, job.cores))
         self.waiting.remove(job.index)
         if self.check:
             self._check_start(job)
@@ -1030,7 +1031,7 @@ class Simulation:
             while k < n:
                 end = running[k][0]
                 while k < n and running[k][0] == end:  # jobs ending at one time end together
-                    free_cores += jobs[running[k][1]].cores
+                    free_cores += running[k][2]
                     k += 1
                 if free_cores >= head.min_cores:
                     return end, None, free_cores - head.min_cores
@@ -1192,10 +1193,11 @@ class Simulation:
         # free cores from now: running jobs past their requested end count as
         # free now, the others come back at their end (jobs ending together as one step)
         overdue = bisect.bisect_right(running, (now, _INF))
-        now_free = self.free_cores + sum([jobs[index].cores for _, index in running[:overdue]])
-        returned = itertools.accumulate([jobs[index].cores for _, index in running[overdue:]], initial=now_free)
+        later = running[overdue:]
+        now_free = self.free_cores + sum(map(_third, running[:overdue]))
+        returned = itertools.accumulate(map(_third, later), initial=now_free)
         next(returned)
-        steps = dict(zip([end for end, _ in running[overdue:]], returned))
+        steps = dict(zip(map(_first, later), returned))
         ts: List[float] = [now, *steps]
         fs: List[int] = [now_free, *steps.values()]
         m, smallest = len(sizes), sizes[0]
@@ -1324,7 +1326,7 @@ class Simulation:
         and the running jobs disagreeing."""
         wall0 = _clock()
         jobs = self.jobs
-        self.running: List[Tuple[float, int]] = []  # (requested end, index), sorted; not for fcfs
+        self.running: List[Tuple[float, int, int]] = []  # (requested end, index, cores), sorted; not for fcfs
         self._track_running = self.scheduler != "fcfs"
         self.completions: List[Tuple[Any, ...]] = []
         self.free_cores = self.total_cores
