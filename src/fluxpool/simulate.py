@@ -621,6 +621,10 @@ class _WaitIndex:
         self.positions = positions
         self.local = {need: {pos: k for k, pos in enumerate(p)} for need, p in positions.items()}
         self.by_time = {need: _MinTree(len(p)) for need, p in positions.items()}
+        #: By size, in the order of ``widths``: positions, their min-tree, their count.
+        self.indexes = [positions[need] for need in self.widths]
+        self.trees = [self.by_time[need] for need in self.widths]
+        self.lengths = [len(p) for p in self.indexes]
 
     def add(self, pos: int) -> None:
         """Mark the job at ``pos`` waiting."""
@@ -1178,11 +1182,15 @@ class Simulation:
             return
         waiting = self.waiting
         limit = self._depth_limit
-        by_time = waiting.by_time
-        sizes = [size for size in waiting.widths if by_time[size].tree[1] < _INF]  # sizes still waiting
+        # per size (ascending): its queue positions and the min-tree of their requested times
+        sizes, indexes, trees = waiting.widths, waiting.indexes, waiting.trees
+        k = 0
+        while trees[k].tree[1] == _INF:  # no job of this size waits
+            k += 1
+        smallest = sizes[k]
         # Only a job that fits the free cores now can start (the head was tried
         # first); the index is asked only when the queue depth hides some jobs.
-        if sizes[0] > self.free_cores:
+        if smallest > self.free_cores:
             return
         if limit < self._arrived:
             first = waiting.first_fitting(head.index + 1, self.free_cores)
@@ -1200,14 +1208,11 @@ class Simulation:
         steps = dict(zip(map(_first, later), returned))
         ts: List[float] = [now, *steps]
         fs: List[int] = [now_free, *steps.values()]
-        m, smallest = len(sizes), sizes[0]
+        m = len(sizes)
         durations = waiting.durations
         bisect_left = bisect.bisect_left
-        # per size: its queue positions, the min-tree of their requested
-        # times, and where the positions pass the queue depth
-        indexes = [waiting.positions[size] for size in sizes]
-        trees = [by_time[size] for size in sizes]
-        stops = [bisect_left(index, limit) for index in indexes]
+        # per size, where its positions pass the queue depth
+        stops = [bisect_left(index, limit) for index in indexes] if limit < self._arrived else waiting.lengths
         pos = head.index
         # Per size, the next waiting position that fits before T, and the next
         # that fits from now (limit: none is left; -1: not searched yet). Both
