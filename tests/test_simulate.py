@@ -629,6 +629,46 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     assert counts["find"] > 0
 
 
+def test_deep_queue_conservative_pass_reserves_a_bounded_number_of_jobs(monkeypatch):
+    """A conservative pass on a queue 6,000 deep reserves only the jobs that
+    fit before T (the first time its profile has fewer free cores than the
+    smallest waiting job) and stops once no job left can start now: here
+    about 2.5 reservations per pass and never more than 14, where reserving
+    every waiting job ahead of the last one that starts would make thousands
+    (README, Deep queues). The starts are the plain pass's
+    (test_conservative_matches_the_plain_pass_on_deep_queues)."""
+    import random
+
+    from fluxpool import simulate as simulate_module
+
+    counts = {"reserved": 0, "passes": 0, "most": 0, "now": 0}
+    earliest_fit, conservative = simulate_module._earliest_fit, Simulation._conservative
+
+    def counted_fit(*args):
+        counts["reserved"] += 1
+        counts["now"] += 1
+        return earliest_fit(*args)
+
+    def counted_pass(self, now, head):
+        counts["passes"] += 1
+        counts["now"] = 0
+        conservative(self, now, head)
+        counts["most"] = max(counts["most"], counts["now"])
+
+    monkeypatch.setattr(simulate_module, "_earliest_fit", counted_fit)
+    monkeypatch.setattr(Simulation, "_conservative", counted_pass)
+    rng = random.Random(5)
+    lines = []
+    for number in range(1, 6001):
+        run = rng.randint(10, 1000)
+        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    result = simulate(trace(*lines), cluster_R(32, 1), scheduler="conservative")
+    assert result.jobs_completed == 6000
+    assert counts["passes"] > 1000
+    assert counts["reserved"] <= 4 * counts["passes"]
+    assert counts["most"] <= 32
+
+
 def reference_conservative(self, now, head):
     """The conservative pass as first written (every search scans the profile
     from now, the stopping test is redone after every reservation): the
@@ -690,9 +730,10 @@ def reference_conservative(self, now, head):
 @pytest.mark.parametrize("seed", range(6))
 def test_conservative_matches_the_plain_pass_on_deep_queues(seed, monkeypatch):
     """Deep queues (all jobs at once, then a second wave), with requested
-    times up to 3 x the run time and some runs past them: the bounded
-    searches and the lazy stopping test give every job the start the plain
-    pass gives (README, Deep queues)."""
+    times up to 3 x the run time and some runs past them: leaving out the
+    jobs that cannot fit before T, resuming index searches and stopping once
+    no job can start now give every job the start the plain pass gives
+    (README, Deep queues)."""
     import random
 
     rng = random.Random(seed)

@@ -679,6 +679,26 @@ class _WaitIndex:
         return best
 
 
+def _earliest_fit(ts: Sequence[float], fs: Sequence[int], need: int, duration: float) -> Tuple[int, int, float]:
+    """Where a conservative pass reserves a job: the earliest breakpoint ``i``
+    of the profile (``ts`` times, ``fs`` free cores from each; the last has
+    at least ``need`` free) from which ``need`` cores stay free for
+    ``duration`` seconds. Returns ``(i, k, until)``: ``until`` is ``ts[i] +
+    duration`` and breakpoints ``i + 1`` ... ``k - 1`` fall before it."""
+    bisect_left = bisect.bisect_left
+    i = 0
+    while True:
+        while fs[i] < need:
+            i += 1
+        until = ts[i] + duration
+        k = bisect_left(ts, until, i + 1)
+        if k == i + 1 or min(fs[i + 1:k]) >= need:
+            return i, k, until
+        i += 1
+        while fs[i] >= need:
+            i += 1
+
+
 def _free_from_now(ts: Sequence[float], fs: Sequence[int], size: int) -> float:
     """How long ``size`` cores stay free from now in a conservative profile
     (``ts`` breakpoint times from now, ``fs`` the free cores from each), and
@@ -1296,19 +1316,7 @@ class Simulation:
             job = jobs[nxt]
             pos = nxt + 1
             need, duration = job.min_cores, job.duration
-            # earliest breakpoint i from which need cores stay free for duration
-            # (breakpoints i+1 ... k-1 fall within it)
-            i = 0
-            while True:
-                while fs[i] < need:
-                    i += 1
-                until = ts[i] + duration
-                k = bisect_left(ts, until, i + 1)
-                if k == i + 1 or min(fs[i + 1:k]) >= need:
-                    break
-                i += 1
-                while fs[i] >= need:
-                    i += 1
+            i, k, until = _earliest_fit(ts, fs, need, duration)
             if i >= end:
                 continue  # its reservation begins at T or later (a hair of slack let it through)
             amount = need
