@@ -629,6 +629,30 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     assert counts["find"] > 0
 
 
+def test_conservative_profile_searches():
+    """The conservative pass's three profile searches on a hand-made profile
+    (breakpoint times ts, free cores fs from each)."""
+    from fluxpool.simulate import _UNBOUNDED, _earliest_fit, _free_from_now, _longest_free
+
+    ts, fs = [0.0, 10.0, 20.0, 30.0], [2, 0, 3, 4]
+    assert _earliest_fit(ts, fs, 2, 5.0) == (0, 1, 5.0)  # fits before the drop at 10
+    assert _earliest_fit(ts, fs, 2, 10.0) == (0, 1, 10.0)  # ends exactly at it
+    assert _earliest_fit(ts, fs, 2, 15.0) == (2, 4, 35.0)  # after it; 30 falls within
+    assert _earliest_fit(ts, fs, 4, 1.0) == (3, 4, 31.0)
+    assert _earliest_fit(ts, fs, 1, 0.0) == (0, 1, 0.0)
+    assert _free_from_now(ts, fs, 2) == pytest.approx(10.0)
+    assert _free_from_now(ts, fs, 3) == -1.0  # not free now
+    assert _free_from_now(ts, [2, 3, 3, 4], 2) == _UNBOUNDED  # never drops
+    # T is breakpoint 4 (no core free at 40): stretches end by it
+    ts, fs = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0], [2, 0, 3, 3, 0, 9]
+    assert _longest_free(ts, fs, 1, 4) == pytest.approx(20.0)  # [20, 40), not [0, 10)
+    assert _longest_free(ts, fs, 3, 4) == pytest.approx(20.0)
+    assert _longest_free(ts, fs, 2, 1) == pytest.approx(10.0)  # only from before T counts
+    assert _longest_free(ts, fs, 4, 4) == -1.0
+    # the searches allow a hair of slack for rounding, never less than the stretch
+    assert 20.0 <= _longest_free(ts, fs, 1, 4) < 20.0 + 1e-6
+
+
 def test_deep_queue_conservative_pass_reserves_a_bounded_number_of_jobs(monkeypatch):
     """A conservative pass on a queue 6,000 deep reserves only the jobs that
     fit before T (the first time its profile has fewer free cores than the

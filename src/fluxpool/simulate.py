@@ -31,7 +31,10 @@ command alike):
   ending early pulls them forward). The profile counts cores and the pool
   places each job when it starts. Where placement matters (see below), a job
   the pool cannot place at its reservation keeps its place in line and is
-  tried again at the next event; a later job may then start before it.
+  tried again at the next event; a later job may then start before it. A
+  pass makes only the reservations that can change who starts now (those
+  beginning before the profile first runs short of the smallest waiting job;
+  see ``Simulation._conservative``), with the same start times.
 
 ``queue_depth`` N bounds what a pass looks at, as the ``queue-depth`` of
 flux-core's schedulers and Fluxion: the first N jobs waiting when it begins.
@@ -683,17 +686,17 @@ def _earliest_fit(ts: Sequence[float], fs: Sequence[int], need: int, duration: f
     """Where a conservative pass reserves a job: the earliest breakpoint ``i``
     of the profile (``ts`` times, ``fs`` free cores from each; the last has
     at least ``need`` free) from which ``need`` cores stay free for
-    ``duration`` seconds. Returns ``(i, k, until)``: ``until`` is ``ts[i] +
-    duration`` and breakpoints ``i + 1`` ... ``k - 1`` fall before it."""
+    ``duration`` seconds. Returns ``(i, j, until)``: ``until`` is ``ts[i] +
+    duration`` and breakpoints ``i + 1`` ... ``j - 1`` fall before it."""
     bisect_left = bisect.bisect_left
     i = 0
     while True:
         while fs[i] < need:
             i += 1
         until = ts[i] + duration
-        k = bisect_left(ts, until, i + 1)
-        if k == i + 1 or min(fs[i + 1:k]) >= need:
-            return i, k, until
+        j = bisect_left(ts, until, i + 1)
+        if j == i + 1 or min(fs[i + 1:j]) >= need:
+            return i, j, until
         i += 1
         while fs[i] >= need:
             i += 1
@@ -1187,16 +1190,19 @@ class Simulation:
         still, and they start nobody.
 
         Only the reservations that begin before T, the first time the profile
-        holds fewer free cores than the smallest job, can change who starts
-        now: a job that starts now ends by T (its cores are not free at T).
-        So the pass makes only those (``_profile_window`` gives, for each job
-        size, the longest time its cores stay free from a breakpoint before T,
-        and the waiting-job index the first job short enough), and leaves
-        out every job in between, whose reservation would begin at T or later.
-        Leaving one out is exact: the profile before T is the same with or
+        holds fewer free cores than the smallest waiting job, can change who
+        starts now: a job that starts now ends by T (its cores are not free
+        at T). So the pass makes only those and leaves out every job in
+        between, whose reservation would begin at T or later: per job size,
+        ``_longest_free`` gives the longest time that many cores stay free
+        from a breakpoint before T (``_free_from_now``: from now), and the
+        size's min-tree of requested times the next waiting job short enough.
+        Leaving a job out is exact: the profile before T is the same with or
         without it (more reservations only take cores away, so a job that
         finds no room before T without them finds none with them), and a job
-        that fits before T ends by T, where it meets the same profile either way.
+        that fits before T ends by T, where it meets the same profile either
+        way. Until the profile first runs that short, T never comes and every
+        job is reserved in turn.
         """
         if self.free_cores <= 0:
             return
@@ -1204,10 +1210,11 @@ class Simulation:
         limit = self._depth_limit
         # per size (ascending): its queue positions and the min-tree of their requested times
         sizes, indexes, trees = waiting.widths, waiting.indexes, waiting.trees
-        k = 0
-        while trees[k].tree[1] == _INF:  # no job of this size waits
-            k += 1
-        smallest = sizes[k]
+        for smallest, tree in zip(sizes, trees):
+            if tree.tree[1] < _INF:  # some job of this size waits
+                break
+        else:
+            return
         # Only a job that fits the free cores now can start (the head was tried
         # first); the index is asked only when the queue depth hides some jobs.
         if smallest > self.free_cores:
@@ -1316,17 +1323,17 @@ class Simulation:
             job = jobs[nxt]
             pos = nxt + 1
             need, duration = job.min_cores, job.duration
-            i, k, until = _earliest_fit(ts, fs, need, duration)
+            i, j, until = _earliest_fit(ts, fs, need, duration)
             if i >= end:
                 continue  # its reservation begins at T or later (a hair of slack let it through)
             amount = need
             if i == 0 and job is not head and self._try_start(job, now):
                 amount = job.cores
             if duration > 0:
-                if k == len(ts) or ts[k] != until:
-                    ts.insert(k, until)
-                    fs.insert(k, fs[k - 1])
-                fs[i:k] = [f - amount for f in fs[i:k]]
+                if j == len(ts) or ts[j] != until:
+                    ts.insert(j, until)
+                    fs.insert(j, fs[j - 1])
+                fs[i:j] = [f - amount for f in fs[i:j]]
             window = False
 
     # -- the event loop ---------------------------------------------------------------
