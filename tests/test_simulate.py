@@ -15,6 +15,7 @@ from fluxpool.simulate import (
     cluster_R,
     machine_shape,
     make_R,
+    new_pool,
     plan_machine,
     rank_core_counts,
     simulate,
@@ -663,8 +664,6 @@ def test_deep_queue_conservative_pass_reserves_a_bounded_number_of_jobs(monkeypa
     (test_conservative_matches_the_plain_pass_on_deep_queues)."""
     import random
 
-    from fluxpool import simulate as simulate_module
-
     counts = {"reserved": 0, "passes": 0, "most": 0, "now": 0}
     earliest_fit, conservative = simulate_module._earliest_fit, Simulation._conservative
 
@@ -931,3 +930,29 @@ def test_queue_depth_shortcut_changes_no_start(seed, scheduler, monkeypatch):
                 patch.setattr(Simulation, "_skip_idle_passes", False)
                 plain = starts(simulate(trace(*lines), R, scheduler=scheduler, queue_depth=depth, **shape))
             assert fast == plain
+
+
+def test_setup_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
+    """Building the jobs pauses the garbage collector (every object made there
+    is kept) and restores it, also when building fails."""
+    import gc
+
+    jobs = trace(*TRACE_A)
+    assert gc.isenabled()
+    Simulation(new_pool(cluster_R(2, 2)), jobs)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Simulation(new_pool(cluster_R(2, 2)), jobs)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def broken(self, jobs):
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Simulation, "_prepare", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        Simulation(new_pool(cluster_R(2, 2)), jobs)
+    assert gc.isenabled()

@@ -173,12 +173,15 @@ class ResourcePool:
             InsufficientResources: Not now: not enough free resources.
             InfeasibleRequest: Never: the pool's total capacity cannot meet it.
             ValueError: The request's constraint or fields are malformed."""
-        return self._wrap(self.impl.alloc(jobid, request))
+        new = object.__new__(type(self))  # (self._wrap inline: once per job)
+        new.impl = self.impl.alloc(jobid, request)
+        new.version = self.version
+        return new
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
         """Release a job's resources; see :meth:`Rv1Pool.free`. A wrapper given as
         ``R`` is read through its ``impl``."""
-        self.impl.free(jobid, self._unwrap(R), final)
+        self.impl.free(jobid, R if R is None else self._unwrap(R), final)
 
     def register_alloc(self, jobid: Any, R: Any) -> None:
         """Record a running job's allocation (the scheduler's hello after a reload);

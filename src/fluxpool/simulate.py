@@ -63,6 +63,7 @@ requests to the last completion).
 
 import bisect
 import collections
+import gc
 import heapq
 import itertools
 import math
@@ -875,7 +876,15 @@ class Simulation:
         # in submit order, ties by job number (two stable sorts: quicker than tuple keys)
         jobs.sort(key=operator.attrgetter("job_number"))
         jobs.sort(key=operator.attrgetter("submit_time"))
-        requests = self._prepare(jobs)
+        # one object per job, all kept to the end: collecting young objects
+        # meanwhile would only walk them (a quarter of the setup on 40,000 jobs)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            requests = self._prepare(jobs)
+        finally:
+            if collecting:
+                gc.enable()
         #: Why placement cannot change the schedule here, or None (see ``placement_note``).
         self.placement_note = placement_note(requests, counts, pool.count("gpu"))
         # With these shapes a job fits exactly when enough cores are free.
