@@ -69,6 +69,7 @@ cdef class RankPool:
     cdef int32_t* nfg
     cdef uint64_t* up
     cdef uint64_t* excl
+    cdef uint64_t* avail    # ranks with a free core or GPU, or without cores (see _mark)
     cdef Agg* tree
     cdef void* block
     cdef size_t block_size
@@ -85,6 +86,7 @@ cdef class RankPool:
         memcpy(self.fg_rows, topo.grow, topo.n * topo.wg * 8)
         memcpy(self.nfc, topo.nc, topo.n * sizeof(int32_t))
         memcpy(self.nfg, topo.ng, topo.n * sizeof(int32_t))
+        self._mark_all()
         self._set_all_up(True)
 
     cdef int _init(self, Topology topo) except -1:
@@ -104,7 +106,7 @@ cdef class RankPool:
         rows_g = n * topo.wg * 8
         counts = ((n * sizeof(int32_t) + 7) // 8) * 8
         bits = self.nw * 8
-        self.block_size = rows_c + rows_g + 2 * counts + 2 * bits + 2 * self.P * sizeof(Agg)
+        self.block_size = rows_c + rows_g + 2 * counts + 3 * bits + 2 * self.P * sizeof(Agg)
         self.block = _block_get(self.block_size)
         base = <char*>self.block
         self.fc_rows = <uint64_t*>base
@@ -113,9 +115,25 @@ cdef class RankPool:
         self.nfg = <int32_t*>(base + rows_c + rows_g + counts)
         self.up = <uint64_t*>(base + rows_c + rows_g + 2 * counts)
         self.excl = <uint64_t*>(base + rows_c + rows_g + 2 * counts + bits)
-        self.tree = <Agg*>(base + rows_c + rows_g + 2 * counts + 2 * bits)
-        memset(self.up, 0, 2 * bits)
+        self.avail = <uint64_t*>(base + rows_c + rows_g + 2 * counts + 2 * bits)
+        self.tree = <Agg*>(base + rows_c + rows_g + 2 * counts + 3 * bits)
+        memset(self.up, 0, 3 * bits)
         return 0
+
+    cdef inline void _mark(self, Py_ssize_t pos) noexcept:
+        """Keep ``pos``'s bit in ``avail`` in step with its free counts. A rank
+        outside ``avail`` has no free core or GPU but has cores: its index
+        values are known without reading it (see ``_leaf``)."""
+        cdef uint64_t bit = (<uint64_t>1) << (pos & 63)
+        if self.nfc[pos] > 0 or self.nfg[pos] > 0 or self.topo.nc[pos] == 0:
+            self.avail[pos >> 6] |= bit
+        else:
+            self.avail[pos >> 6] &= ~bit
+
+    cdef void _mark_all(self) noexcept:
+        cdef Py_ssize_t i
+        for i in range(self.topo.n):
+            self._mark(i)
 
     def __dealloc__(self):
         if self.block != NULL:
@@ -140,6 +158,7 @@ cdef class RankPool:
         memcpy(c.nfc, self.nfc, t.n * sizeof(int32_t))
         memcpy(c.nfg, self.nfg, t.n * sizeof(int32_t))
         memcpy(c.up, self.up, self.nw * 8)
+        memcpy(c.avail, self.avail, self.nw * 8)
         if self.indexed:
             memcpy(c.tree, self.tree, 2 * self.P * sizeof(Agg))
             c.indexed = True
@@ -157,6 +176,13 @@ cdef class RankPool:
         if b >= self.nw:
             return
         live = self.up[b] & ~self.excl[b]
+        if live & ~self.avail[b]:
+            # ranks with cores and nothing free: fc = fg = K = 0, not full
+            a.maxfc = 0
+            a.maxfg = 0
+            a.maxK = 0
+            a.minK = 0
+            live &= self.avail[b]
         while live:
             i = lo + fp_ctz64(live)
             live &= live - 1
@@ -421,6 +447,7 @@ cdef class RankPool:
                                    src.wc, picks[k].ncores)
             self.nfg[pos] -= _take(&self.fg_rows[pos * src.wg], &t.grow[k * src.wg],
                                    src.wg, picks[k].ngpus)
+            self._mark(pos)
             if k + 1 == npick or (picks[k + 1].pos >> 6) != (pos >> 6):
                 self._refresh(pos)
         t._finish()
@@ -460,6 +487,7 @@ cdef class RankPool:
                     self.fg_rows[pos * t.wg + j] &= ~x
             self.nfc[pos] = _count(&self.fc_rows[pos * t.wc], t.wc)
             self.nfg[pos] = _count(&self.fg_rows[pos * t.wg], t.wg)
+            self._mark(pos)
         if pending >= 0:
             self._refresh(pending)
 
@@ -569,6 +597,7 @@ cdef class RankPool:
                 if _bit(self.up, i):
                     p.up[j >> 6] |= (<uint64_t>1) << (j & 63)
                 j += 1
+        p._mark_all()
         return p
 
     def is_free(self, Topology alloc):

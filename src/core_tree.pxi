@@ -678,6 +678,7 @@ cdef Topology _tree_commit(RankPool pool, TreePick* picks, Py_ssize_t npick, uin
             pool.fg_rows[pos * wg + j] &= ~r[wc + j]
         pool.nfc[pos] = _count(&pool.fc_rows[pos * wc], wc)
         pool.nfg[pos] = _count(&pool.fg_rows[pos * wg], wg)
+        pool._mark(pos)
         if k + 1 == npick or (picks[k + 1].pos >> 6) != (pos >> 6):
             pool._refresh(pos)
     t._finish()

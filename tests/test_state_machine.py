@@ -37,6 +37,7 @@ MAX_RANK = 40  # rank ids are drawn below this; sparse pools pick among them
 # ---------------------------------------------------------------- strategies
 
 core_sets = st.one_of(
+    st.just(frozenset()),  # a GPU-only rank (or one with nothing): R allows it (case 20)
     st.sampled_from(range(1, 17)).map(lambda n: frozenset(range(n))),
     st.sampled_from(range(1, 17)).map(lambda n: frozenset(range(n))),
     st.frozensets(st.integers(0, 19), min_size=1, max_size=16),
