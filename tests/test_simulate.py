@@ -592,6 +592,19 @@ def test_embedded_trace_schedules_are_pinned(scheduler):
     assert start_hash(result) == PINNED_EMBEDDED[scheduler]
 
 
+def deep_queue_lines(njobs=6000, seed=5):
+    """``njobs`` jobs all submitted at time 0 (a queue that deep), of 1 to 16
+    cores, requested times 1 to 3 x their run time."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for number in range(1, njobs + 1):
+        run = rng.randint(10, 1000)
+        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    return lines
+
+
 def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     """An EASY pass on a queue 6,000 deep asks the waiting-job index once per
     job it starts plus once to learn that nothing more fits, and each ask
@@ -599,8 +612,6 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     it visits do not grow with the queue's depth (README, Deep queues). This
     is the general loop (pools where core counts do not decide); the counted
     loop must match it (test_easy_counted_loop_matches_the_general_loop)."""
-    import random
-
     from fluxpool.simulate import _MinTree, _WaitIndex
 
     counts = {"find": 0, "first": 0, "passes": 0}
@@ -616,11 +627,7 @@ def test_deep_queue_easy_pass_visits_a_bounded_number_of_jobs(monkeypatch):
     monkeypatch.setattr(_MinTree, "first", counted("first", first))
     monkeypatch.setattr(Simulation, "_schedule", counted("passes", schedule))
     monkeypatch.setattr(Simulation, "_fast", False)
-    rng = random.Random(5)
-    lines = []
-    for number in range(1, 6001):
-        run = rng.randint(10, 1000)
-        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    lines = deep_queue_lines()
     result = simulate(trace(*lines), cluster_R(32, 1), scheduler="easy")
     assert result.jobs_completed == 6000
     assert counts["passes"] <= 6001  # one per event instant
@@ -662,8 +669,6 @@ def test_deep_queue_conservative_pass_reserves_a_bounded_number_of_jobs(monkeypa
     every waiting job ahead of the last one that starts would make thousands
     (README, Deep queues). The starts are the plain pass's
     (test_conservative_matches_the_plain_pass_on_deep_queues)."""
-    import random
-
     counts = {"reserved": 0, "passes": 0, "most": 0, "now": 0}
     earliest_fit, conservative = simulate_module._earliest_fit, Simulation._conservative
 
@@ -680,11 +685,7 @@ def test_deep_queue_conservative_pass_reserves_a_bounded_number_of_jobs(monkeypa
 
     monkeypatch.setattr(simulate_module, "_earliest_fit", counted_fit)
     monkeypatch.setattr(Simulation, "_conservative", counted_pass)
-    rng = random.Random(5)
-    lines = []
-    for number in range(1, 6001):
-        run = rng.randint(10, 1000)
-        lines.append(swf_job(number, 0, run, rng.choice([1, 1, 2, 4, 8, 16]), req_time=run * rng.randint(1, 3)))
+    lines = deep_queue_lines()
     result = simulate(trace(*lines), cluster_R(32, 1), scheduler="conservative")
     assert result.jobs_completed == 6000
     assert counts["passes"] > 1000

@@ -683,6 +683,15 @@ class _WaitIndex:
         return best
 
 
+def _resume(index: Sequence[int], tree: _MinTree, start: int, bound: float, stop: int, none: int) -> int:
+    """The first waiting position from ``start`` among one job size's queue
+    positions ``index`` whose requested time (in that size's min-tree
+    ``tree``) is at most ``bound``, looking at the first ``stop`` of them;
+    ``none`` when there is none."""
+    found = tree.first(bisect.bisect_left(index, start), bound, stop)
+    return index[found] if found >= 0 else none
+
+
 def _earliest_fit(ts: Sequence[float], fs: Sequence[int], need: int, duration: float) -> Tuple[int, int, float]:
     """Where a conservative pass reserves a job: the earliest breakpoint ``i``
     of the profile (``ts`` times, ``fs`` free cores from each; the last has
@@ -1290,10 +1299,8 @@ class Simulation:
                         if bound < shortest:  # (or -1: not free now)
                             there = found_now[k] = limit
                         elif there < pos or durations[there] > bound:
-                            index = indexes[k]
-                            there = trees[k].first(bisect_left(index, pos if there < pos else there + 1), bound, stops[k])
-                            there = index[there] if there >= 0 else limit
-                            found_now[k] = there
+                            there = found_now[k] = _resume(indexes[k], trees[k], pos if there < pos else there + 1,
+                                                           bound, stops[k], limit)
                     if there < limit:
                         break
                 k += 1
@@ -1323,10 +1330,8 @@ class Simulation:
                         if bound < shortest:  # (or -1: nowhere free)
                             here = found[k] = limit
                         elif here < pos or durations[here] > bound:
-                            index = indexes[k]
-                            here = trees[k].first(bisect_left(index, pos if here < pos else here + 1), bound, stops[k])
-                            here = index[here] if here >= 0 else limit
-                            found[k] = here
+                            here = found[k] = _resume(indexes[k], trees[k], pos if here < pos else here + 1,
+                                                      bound, stops[k], limit)
                         if here < nxt:
                             nxt = here
             job = jobs[nxt]
