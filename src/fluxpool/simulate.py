@@ -62,7 +62,6 @@ requests to the last completion).
 """
 
 import bisect
-import collections
 import gc
 import heapq
 import itertools
@@ -1461,14 +1460,16 @@ class Simulation:
         widths = sorted(set(needs))
         nw = len(widths)
         wid = list(map({w: k for k, w in enumerate(widths)}.__getitem__, needs))  # position -> size number
-        order = sorted(range(n), key=wid.__getitem__)  # by size, in queue order within a size
-        kinds = list(map(wid.__getitem__, order))
-        cuts = [bisect_left(kinds, k) for k in range(nw + 1)]
-        # the positions of each size, then n (a sentinel); a position's leaf is its place here
-        members = [order[cuts[k]:cuts[k + 1]] + [n] for k in range(nw)]
-        local = [0] * n  # position -> its place in members[wid]
+        # the positions of each size in queue order, then n (a sentinel); a
+        # position's leaf is its place there (one pass: twice as quick as a sort)
+        members: List[List[int]] = [[] for _ in widths]
+        local: List[int] = []  # position -> its place in members[wid]
+        for pos, k in enumerate(wid):
+            m = members[k]
+            local.append(len(m))
+            m.append(pos)
         for m in members:
-            collections.deque(map(local.__setitem__, m[:-1], range(len(m) - 1)), maxlen=0)
+            m.append(n)
         by_time = [_MinTree(len(m) - 1) for m in members]
         trees = [t.tree for t in by_time]
         sizes = [t.size for t in by_time]
