@@ -75,7 +75,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from .errors import InfeasibleRequest, InsufficientResources
 from .pool import ResourcePool
-from .swf import SwfJob, SwfTrace, job_duration, job_processors, make_jobspec, skip_reason
+from .swf import SwfJob, SwfTrace, _skip_reason, job_duration, job_processors, make_jobspec
 from .topotree import node_resources
 from .treepool import TreePool
 
@@ -925,9 +925,9 @@ class Simulation:
         shapes = self._shapes
         kept = self.jobs
         for job in jobs:
-            reason = skip_reason(job)
+            key = job_processors(job)
+            reason = _skip_reason(job, key)
             if reason is None:
-                key = job_processors(job)
                 known = requests.get(key)
                 if known is None:
                     spec = make_jobspec(key, job_duration(job), **shapes)

@@ -343,7 +343,12 @@ def skip_reason(job: SwfJob) -> Optional[str]:
     ``"negative-runtime"`` when the run time is unknown (-1) or negative.
     Jobs wider than the cluster are found later, by the pool's feasibility check.
     """
-    if job_processors(job) <= 0:
+    return _skip_reason(job, job_processors(job))
+
+
+def _skip_reason(job: SwfJob, processors: int) -> Optional[str]:
+    """``skip_reason`` for a job whose ``job_processors`` is known."""
+    if processors <= 0:
         return "no-processors"
     if job.run_time < 0:
         return "negative-runtime"
