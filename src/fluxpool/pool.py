@@ -173,10 +173,7 @@ class ResourcePool:
             InsufficientResources: Not now: not enough free resources.
             InfeasibleRequest: Never: the pool's total capacity cannot meet it.
             ValueError: The request's constraint or fields are malformed."""
-        new = object.__new__(type(self))  # (self._wrap inline: once per job)
-        new.impl = self.impl.alloc(jobid, request)
-        new.version = self.version
-        return new
+        return self._wrap(self.impl.alloc(jobid, request))
 
     def free(self, jobid: Any, R: Any = None, final: bool = False) -> None:
         """Release a job's resources; see :meth:`Rv1Pool.free`. A wrapper given as

@@ -682,6 +682,14 @@ class _WaitIndex:
         return best
 
 
+def _slack(duration: float) -> float:
+    """``duration`` and a hair more: the bound an index search of requested
+    times uses where the exact test is a sum of times (``now + requested >
+    shadow``, a stretch of the profile), so rounding never leaves out a job
+    that fits; the exact test then decides."""
+    return duration * (1 + 1e-9) + 1e-9
+
+
 def _resume(index: Sequence[int], tree: _MinTree, start: int, bound: float, stop: int, none: int) -> int:
     """The first waiting position from ``start`` among one job size's queue
     positions ``index`` whose requested time (in that size's min-tree
@@ -713,24 +721,21 @@ def _earliest_fit(ts: Sequence[float], fs: Sequence[int], need: int, duration: f
 
 def _free_from_now(ts: Sequence[float], fs: Sequence[int], size: int) -> float:
     """How long ``size`` cores stay free from now in a conservative profile
-    (``ts`` breakpoint times from now, ``fs`` the free cores from each), and
-    a hair more (index searches must not leave out a job that fits through
-    rounding: the exact test is a sum of times); -1 when they are not free
-    now, ``_UNBOUNDED`` when they stay free."""
+    (``ts`` breakpoint times from now, ``fs`` the free cores from each), with
+    ``_slack``; -1 when they are not free now, ``_UNBOUNDED`` when they stay free."""
     n = len(ts)
     i = 0
     while i < n and fs[i] >= size:
         i += 1
     if i == 0:
         return -1.0
-    return (ts[i] - ts[0]) * (1 + 1e-9) + 1e-9 if i < n else _UNBOUNDED
+    return _slack(ts[i] - ts[0]) if i < n else _UNBOUNDED
 
 
 def _longest_free(ts: Sequence[float], fs: Sequence[int], size: int, end: int) -> float:
     """The longest time ``size`` cores stay free from a breakpoint before
     ``end``, where the profile has fewer free cores than ``size`` (so every
-    such stretch ends by it), and a hair more (see ``_free_from_now``); -1
-    when there is none."""
+    such stretch ends by it), with ``_slack``; -1 when there is none."""
     best = -1.0
     i = 0
     while i < end:
@@ -743,7 +748,7 @@ def _longest_free(ts: Sequence[float], fs: Sequence[int], size: int, end: int) -
         if ts[j] - ts[i] > best:
             best = ts[j] - ts[i]
         i = j
-    return best * (1 + 1e-9) + 1e-9 if best >= 0 else -1.0
+    return _slack(best) if best >= 0 else -1.0
 
 
 def _fill_by_size(sizes: Iterable[Tuple[_MinTree, Sequence[int]]], lo: int, hi: int,
@@ -1116,7 +1121,7 @@ class Simulation:
             if scan is None:
                 # The index prunes on "requested time <= shadow - now"; the exact
                 # test is "now + requested time > shadow" (a hair of slack for rounding).
-                pos = waiting.find(pos, self.free_cores, (shadow - now) * (1 + 1e-9) + 1e-9, extra)
+                pos = waiting.find(pos, self.free_cores, _slack(shadow - now), extra)
                 if pos < 0 or pos >= limit:
                     break
                 job = self.jobs[pos]
@@ -1279,7 +1284,7 @@ class Simulation:
                     end = 0
                     while fs[end] >= smallest:
                         end += 1
-                    span = (ts[end] - ts[0]) * (1 + 1e-9) + 1e-9  # no stretch before T is longer
+                    span = _slack(ts[end] - ts[0])  # no stretch before T is longer
                 longest: List[Optional[float]] = [None] * m
                 from_now: List[Optional[float]] = [None] * m
                 window = True
@@ -1565,7 +1570,7 @@ class Simulation:
                             extra = have - need
                             shadow_ok = exact = True
                         shadow = end if end > now else now
-                        within = (shadow - now) * (1 + 1e-9) + 1e-9
+                        within = _slack(shadow - now)
                         # sizes that fit into the extra cores: the first waiting job of each
                         k0 = bisect_right(widths, extra if extra < free else free)
                         pos = arrived
